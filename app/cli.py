@@ -1,0 +1,305 @@
+"""The `psy-annotator` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, TypeVar
+
+import typer
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.config import ConfigError, Settings, get_settings
+
+if TYPE_CHECKING:
+    from app.models import Project, Role
+    from app.projects.schemas import ProjectCreate
+
+T = TypeVar("T")
+cli = typer.Typer(help="psy-annotator: annotate counseling dialogues.", no_args_is_help=True)
+token_cli = typer.Typer(help="Personal API tokens.", no_args_is_help=True)
+project_cli = typer.Typer(help="Projects and their members.", no_args_is_help=True)
+cli.add_typer(token_cli, name="token")
+cli.add_typer(project_cli, name="project")
+
+DataDir = Annotated[
+    Path | None,
+    typer.Option("--data-dir", help="Data folder (embedded database, secret). Default: ./data"),
+]
+
+
+def fail(message: str, code: int = 1) -> None:
+    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
+    raise typer.Exit(code)
+
+
+def load_settings(data_dir: Path | None) -> Settings:
+    if data_dir is not None:
+        os.environ["PSY_ANNOTATOR_DATA_DIR"] = str(data_dir)
+    get_settings.cache_clear()
+    try:
+        settings = get_settings()
+        settings.resolve_secret()
+    except (ConfigError, ValidationError) as exc:
+        fail(str(exc), 2)
+    return settings
+
+
+def database_url(settings: Settings) -> str:
+    from app.db import resolve_database_url
+
+    if settings.embedded:
+        typer.echo(f"embedded PostgreSQL, data folder: {settings.resolved_data_dir()}", err=True)
+    return resolve_database_url(settings)
+
+
+def run_with_db(settings: Settings, work: Callable[..., Awaitable[T]]) -> T:
+    """Run `work(db_session)` in one transaction; domain errors exit non-zero with the message."""
+    from app.errors import DomainError
+    from app.runtime import init_database
+
+    url = database_url(settings)
+
+    async def main() -> T:
+        database = init_database(url, pool_size=2)
+        try:
+            async with database.sessionmaker() as db, db.begin():
+                return await work(db)
+        finally:
+            await database.engine.dispose()
+
+    try:
+        return asyncio.run(main())
+    except DomainError as exc:
+        fail(exc.message)
+    except ValidationError as exc:
+        from app.forms import field_errors
+
+        fail("; ".join(f"{k}: {v}" for k, v in field_errors(exc).items()), 2)
+    raise AssertionError("unreachable")
+
+
+def migrate_to_head(url: str) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    from app.config import ROOT_DIR
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(ROOT_DIR / "migrations"))
+    cfg.attributes["database_url"] = url
+    command.upgrade(cfg, "head")
+
+
+@cli.command()
+def migrate(data_dir: DataDir = None) -> None:
+    """Apply the database migrations."""
+    settings = load_settings(data_dir)
+    migrate_to_head(database_url(settings))
+    typer.echo("database is at the latest migration")
+
+
+@cli.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+    data_dir: DataDir = None,
+    worker: Annotated[bool, typer.Option(help="Run a job worker in this process.")] = True,
+) -> None:
+    """Migrate, create the demo on first start (development), and serve the app."""
+    import uvicorn
+
+    from app.main import create_app
+
+    settings = load_settings(data_dir)
+    url = database_url(settings)
+    migrate_to_head(url)
+    if settings.demo or (settings.demo is None and settings.env == "development"):
+        run_with_db(settings, _first_start)
+    app = create_app(settings, database_url=url, run_worker=worker)
+    h, p = host or settings.host, port or settings.port
+    typer.echo(f"serving on http://{h}:{p}", err=True)
+    uvicorn.run(app, host=h, port=p, log_level="info", proxy_headers=True)
+
+
+async def _first_start(db: AsyncSession) -> None:
+    from app.demo import create_demo_admin, has_users, load_demo
+
+    if await has_users(db):
+        return
+    admin, password = await create_demo_admin(db)
+    await load_demo(db, admin)
+    typer.secho(
+        "\nFirst start: created the administrator account (shown only this once):\n"
+        f"  email:    {admin.email}\n  password: {password}\n",
+        fg=typer.colors.GREEN,
+        err=True,
+    )
+
+
+@cli.command("worker")
+def worker_command(data_dir: DataDir = None) -> None:
+    """Run a job-queue worker (it may run on another machine than the server)."""
+    from app import jobs
+    from app.runtime import init_database
+
+    settings = load_settings(data_dir)
+    url = database_url(settings)
+
+    async def main() -> None:
+        database = init_database(url, pool_size=4)
+        jobs.configure(url)
+        try:
+            async with jobs.queue.open_async():
+                await jobs.queue.run_worker_async(name="worker")
+        finally:
+            await database.engine.dispose()
+
+    asyncio.run(main())
+
+
+@cli.command("create-user")
+def create_user(
+    email: Annotated[str, typer.Option(help="Email (the login).")],
+    name: Annotated[str, typer.Option(help="Display name.")],
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from standard input.")
+    ] = False,
+    admin: Annotated[bool, typer.Option("--admin", help="Make an administrator.")] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """Create an account; the password is read from standard input."""
+    from app.accounts.schemas import UserCreate
+    from app.accounts.service import create_user as create
+
+    if not password_stdin:
+        fail(
+            "give --password-stdin and pipe the password in (it never goes on the command line)", 2
+        )
+    password = sys.stdin.readline().rstrip("\r\n")
+    try:
+        data = UserCreate(email=email, name=name, password=password, is_admin=admin)
+    except ValidationError as exc:
+        from app.forms import field_errors
+
+        fail("; ".join(f"{k}: {v}" for k, v in field_errors(exc).items()), 2)
+    settings = load_settings(data_dir)
+    user = run_with_db(settings, lambda db: create(db, None, data))
+    typer.echo(f"created user {user.email} (id {user.id}{', admin' if user.is_admin else ''})")
+
+
+@token_cli.command("create")
+def token_create(
+    email: Annotated[str, typer.Option(help="Whose token.")],
+    name: Annotated[str, typer.Option(help="A name to recognise it by.")] = "cli",
+    data_dir: DataDir = None,
+) -> None:
+    """Create a personal API token and print it (only its hash is stored)."""
+    from app.accounts.service import create_api_token, get_user_by_email
+
+    async def work(db: AsyncSession) -> str:
+        user = await get_user_by_email(db, email)
+        _, raw = await create_api_token(db, user, name)
+        return raw
+
+    typer.echo(run_with_db(load_settings(data_dir), work))
+
+
+@project_cli.command("create")
+def project_create(
+    slug: Annotated[str, typer.Argument(help="Short name used in links.")],
+    name: Annotated[str, typer.Option(help="Display name.")],
+    lead: Annotated[str | None, typer.Option(help="Email of the first lead.")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Create a project with a first lead (default: the first administrator)."""
+    from app.projects.schemas import ProjectCreate
+
+    try:
+        data = ProjectCreate(slug=slug, name=name)
+    except ValidationError:
+        fail(f"invalid slug {slug!r}: use 2-63 lowercase letters, digits and hyphens", 2)
+    settings = load_settings(data_dir)
+    project = run_with_db(settings, lambda db: _create_project(db, data, lead))
+    typer.echo(f"created project {project.slug}")
+
+
+async def _create_project(db: AsyncSession, data: ProjectCreate, lead_email: str | None) -> Project:
+    from sqlalchemy import select
+
+    from app.accounts.service import get_user_by_email
+    from app.errors import Invalid
+    from app.models import User
+    from app.projects.service import create_project
+
+    if lead_email:
+        return await create_project(db, None, data, lead=await get_user_by_email(db, lead_email))
+    query = select(User).where(User.is_admin.is_(True), User.is_active.is_(True))
+    admin = (await db.execute(query.order_by(User.id).limit(1))).scalar_one_or_none()
+    if admin is None:
+        raise Invalid("no administrator exists yet: give --lead EMAIL")
+    return await create_project(db, None, data, lead=admin)
+
+
+@project_cli.command("add-member")
+def project_add_member(
+    slug: Annotated[str, typer.Argument(help="The project.")],
+    email: Annotated[str, typer.Option(help="The member's account.")],
+    role: Annotated[
+        list[str], typer.Option(help="lead, annotator, reviewer or exporter; repeatable.")
+    ],
+    data_dir: DataDir = None,
+) -> None:
+    """Give an account one or more roles in a project."""
+    from app.models import Role
+
+    try:
+        roles = [Role(r) for r in role]
+    except ValueError:
+        fail(f"unknown role in {role}: use {', '.join(r.value for r in Role)}", 2)
+    settings = load_settings(data_dir)
+    run_with_db(settings, lambda db: _add_member(db, slug, email, roles))
+    typer.echo(f"{email} now has {', '.join(role)} in {slug}")
+
+
+async def _add_member(db: AsyncSession, slug: str, email: str, roles: list[Role]) -> None:
+    from app.accounts.service import get_user_by_email
+    from app.projects.service import add_roles, get_by_slug
+
+    project = await get_by_slug(db, slug)
+    user = await get_user_by_email(db, email)
+    await add_roles(db, None, project, user, roles)
+
+
+@cli.command()
+def demo(data_dir: DataDir = None) -> None:
+    """Load the demo project (creating the demo administrator if there is no account yet)."""
+    settings = load_settings(data_dir)
+    migrate_to_head(database_url(settings))
+    run_with_db(settings, _demo)
+    typer.echo("demo project loaded: /projects/demo")
+
+
+async def _demo(db: AsyncSession) -> None:
+    from sqlalchemy import select
+
+    from app.demo import DEMO_ADMIN_EMAIL, has_users, load_demo
+    from app.models import User
+
+    if not await has_users(db):
+        await _first_start(db)
+        return
+    query = select(User).where(User.email == DEMO_ADMIN_EMAIL)
+    admin = (await db.execute(query)).scalar_one_or_none()
+    if admin is None:
+        query = select(User).where(User.is_admin.is_(True)).order_by(User.id).limit(1)
+        admin = (await db.execute(query)).scalar_one()
+    await load_demo(db, admin)
+
+
+def main() -> None:
+    cli()

@@ -1,0 +1,33 @@
+"""The PostgreSQL-backed job queue (procrastinate) and its tasks."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import procrastinate
+
+from app.config import get_settings
+
+log = logging.getLogger(__name__)
+
+queue = procrastinate.App(connector=procrastinate.PsycopgConnector())
+
+
+def configure(database_url: str) -> procrastinate.App:
+    """Point the queue at the database (a libpq URL); workers can run on any machine."""
+    queue.connector = procrastinate.PsycopgConnector(conninfo=database_url)
+    return queue
+
+
+@queue.periodic(cron="*/15 * * * *")
+@queue.task(name="purge_expired", queue="maintenance", queueing_lock="purge_expired")
+async def purge_expired(timestamp: int | None = None) -> dict[str, Any]:
+    """Delete expired sessions and old login attempts."""
+    from app.auth.service import purge_expired as purge
+    from app.runtime import database
+
+    async with database().sessionmaker() as db, db.begin():
+        counts = await purge(db, get_settings())
+    log.info("purged %s", counts)
+    return counts

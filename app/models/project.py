@@ -1,0 +1,46 @@
+"""Projects and per-project roles."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Identity
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.models.base import Base, CreatedAt
+
+
+class Role(StrEnum):
+    lead = "lead"
+    annotator = "annotator"
+    reviewer = "reviewer"
+    exporter = "exporter"
+
+
+ROLE_CHECK = "role IN (" + ", ".join(f"'{r.value}'" for r in Role) + ")"
+
+
+class Project(CreatedAt, Base):
+    __tablename__ = "projects"
+    __table_args__ = (CheckConstraint("slug ~ '^[a-z0-9][a-z0-9-]{1,62}$'", name="slug_format"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    slug: Mapped[str] = mapped_column(unique=True)
+    name: Mapped[str]
+    description: Mapped[str] = mapped_column(default="", server_default="")
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+
+
+class ProjectMembership(CreatedAt, Base):
+    """One role of one user in one project; a member may hold several rows."""
+
+    __tablename__ = "project_memberships"
+    __table_args__ = (CheckConstraint(ROLE_CHECK, name="role_known"),)
+
+    project_id: Mapped[int] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    role: Mapped[str] = mapped_column(primary_key=True)
