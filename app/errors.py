@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
+from app.i18n import N_
 from app.templating import is_htmx, render, translate
 
 log = logging.getLogger(__name__)
@@ -45,14 +46,14 @@ class NotAuthenticated(DomainError):
 
 
 DEFAULT_MESSAGES = {
-    401: "Please log in.",
-    403: "You do not have permission to do this.",
-    404: "Not found.",
-    405: "This method is not allowed here.",
-    409: "This conflicts with the current state.",
-    422: "The request could not be understood.",
-    429: "Too many requests. Please wait and try again.",
-    500: "Something went wrong on our side. The error has been logged.",
+    401: N_("Please log in."),
+    403: N_("You do not have permission to do this."),
+    404: N_("Not found."),
+    405: N_("This method is not allowed here."),
+    409: N_("This conflicts with the current state."),
+    422: N_("The request could not be understood."),
+    429: N_("Too many requests. Please wait and try again."),
+    500: N_("Something went wrong on our side. The error has been logged."),
 }
 
 

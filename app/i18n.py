@@ -14,6 +14,15 @@ LOCALE_DIR = Path(__file__).resolve().parent / "locale"
 LANGUAGES = {"en": "English", "zh": "中文"}
 
 
+def N_(message: str) -> str:  # noqa: N802 (the gettext convention)
+    """Mark a string for extraction; it is translated where it is shown."""
+    return message
+
+
+# Words the templates translate through a variable, listed so extraction finds them.
+ROLE_NAMES = (N_("lead"), N_("annotator"), N_("reviewer"), N_("exporter"))
+
+
 @cache
 def translations(lang: str) -> gettext.NullTranslations:
     """The compiled catalog for `lang`, built in memory from its .po file once per process."""

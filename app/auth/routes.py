@@ -18,14 +18,18 @@ from app.deps import (
     csrf_protect,
 )
 from app.forms import safe_next
+from app.i18n import N_
 from app.templating import render, translate
 
 router = APIRouter(dependencies=[Depends(csrf_protect)])
 
 FAILURE_MESSAGES = {
-    LoginFailure.invalid: ("Wrong email or password.", 401),
-    LoginFailure.disabled: ("This account is disabled. Ask an administrator.", 403),
-    LoginFailure.rate_limited: ("Too many failed attempts. Wait a few minutes and try again.", 429),
+    LoginFailure.invalid: (N_("Wrong email or password."), 401),
+    LoginFailure.disabled: (N_("This account is disabled. Ask an administrator."), 403),
+    LoginFailure.rate_limited: (
+        N_("Too many failed attempts. Wait a few minutes and try again."),
+        429,
+    ),
 }
 
 
