@@ -46,6 +46,21 @@ def get_settings_dep(request: Request) -> Settings:
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 
 
+@dataclass(frozen=True)
+class UserView:
+    """What templates show of the viewer; a plain copy survives a rolled-back transaction."""
+
+    id: int
+    name: str
+    email: str
+    is_admin: bool
+    language: str
+
+    @classmethod
+    def of(cls, user: User) -> UserView:
+        return cls(user.id, user.name, user.email, user.is_admin, user.language)
+
+
 @dataclass
 class Viewer:
     user: User | None
@@ -60,7 +75,7 @@ def client_ip(request: Request) -> str:
 async def load_viewer(request: Request, db: SessionDep, settings: SettingsDep) -> Viewer:
     """Who is asking (session cookie, or bearer token on the API), and their language."""
     viewer = await _authenticate(request, db, settings)
-    request.state.user = viewer.user
+    request.state.user = UserView.of(viewer.user) if viewer.user else None
     request.state.viewer = viewer
     request.state.lang = _language(request, viewer.user, settings)
     binding = _csrf_binding(request, viewer)
