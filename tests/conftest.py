@@ -31,7 +31,9 @@ def template_db(server_url: str) -> str:
     if not testdb.database_exists(server_url, name):
         building = name + "_building"
         testdb.drop_database(server_url, building)
-        testdb.admin_execute(server_url, sql.SQL("CREATE DATABASE {}").format(sql.Identifier(building)))
+        testdb.admin_execute(
+            server_url, sql.SQL("CREATE DATABASE {}").format(sql.Identifier(building))
+        )
         migrate_to_head(testdb.with_database(server_url, building))
         testdb.admin_execute(
             server_url,

@@ -68,7 +68,9 @@ def create_from_template(url: str, template: str, prefix: str = "psy_test") -> s
 
 
 def drop_database(url: str, name: str) -> None:
-    admin_execute(url, sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+    admin_execute(
+        url, sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+    )
 
 
 def artifacts_dir() -> Path:

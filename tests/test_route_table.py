@@ -193,5 +193,7 @@ async def test_pages_without_login_redirect(client: httpx.AsyncClient, path: str
 async def test_anonymous_form_token_is_bound_to_the_anon_cookie(client: httpx.AsyncClient) -> None:
     token = await csrf_token(client)
     client.cookies.clear()
-    response = await client.post("/login", data={"email": "a@b.cd", "password": "x", "csrf_token": token})
+    response = await client.post(
+        "/login", data={"email": "a@b.cd", "password": "x", "csrf_token": token}
+    )
     assert response.status_code == 403

@@ -24,9 +24,9 @@ async def create_user(db: AsyncSession, actor_id: int | None, data: UserCreate) 
         password_hash=await hash_password(data.password),
         is_admin=data.is_admin,
     )
-    db.add(user)
     try:
-        async with db.begin_nested():
+        async with db.begin_nested():  # a savepoint: a duplicate leaves the transaction usable
+            db.add(user)
             await db.flush()
     except IntegrityError as exc:
         raise Conflict("An account with this email already exists.") from exc

@@ -69,8 +69,8 @@ def _settings_page(
     request: Request, access: ProjectAccess, status_code: int = 200, **extra: Any
 ) -> Response:
     p = access.project
-    context = {"access": access, "values": {"name": p.name, "description": p.description}}
-    context.update(errors={}, **extra)
+    values = {"name": p.name, "description": p.description}
+    context: dict[str, Any] = {"access": access, "values": values, "errors": {}, **extra}
     return render(request, "projects/settings.html", context, status_code=status_code)
 
 

@@ -2,18 +2,28 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints
 
 from app.accounts.schemas import Email
 from app.models import Role
 
-Slug = Annotated[
-    str,
-    StringConstraints(strip_whitespace=True, to_lower=True, pattern=r"^[a-z0-9][a-z0-9-]{1,62}$"),
-]
+_SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
+
+
+def _slug(value: str) -> str:
+    value = value.strip().lower()
+    if not _SLUG.match(value):
+        raise ValueError(
+            "Use 2 to 63 lowercase letters, digits and hyphens, starting with a letter or digit."
+        )
+    return value
+
+
+Slug = Annotated[str, AfterValidator(_slug)]
 ProjectName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 
 

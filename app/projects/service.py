@@ -61,9 +61,9 @@ async def create_project(
     project = Project(
         slug=data.slug, name=data.name, description=data.description, created_by_id=actor_id
     )
-    db.add(project)
     try:
-        async with db.begin_nested():
+        async with db.begin_nested():  # a savepoint: a duplicate leaves the transaction usable
+            db.add(project)
             await db.flush()
     except IntegrityError as exc:
         raise Conflict("A project with this slug already exists.", slug=data.slug) from exc
