@@ -16,7 +16,10 @@ queue = procrastinate.App(connector=procrastinate.PsycopgConnector())
 
 def configure(database_url: str) -> procrastinate.App:
     """Point the queue at the database (a libpq URL); workers can run on any machine."""
-    queue.connector = procrastinate.PsycopgConnector(conninfo=database_url)
+    connector = procrastinate.PsycopgConnector(conninfo=database_url)
+    # What App.replace_connector does, kept for the life of the process.
+    queue.connector = connector
+    queue.job_manager.connector = connector
     return queue
 
 

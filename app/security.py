@@ -5,13 +5,19 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from functools import cache
 
 from passlib.context import CryptContext
 from starlette.concurrency import run_in_threadpool
 
 _passwords = CryptContext(schemes=["argon2"], argon2__type="ID")
-# Verified against when an email is unknown, so both paths take the same time.
-_DUMMY_HASH = _passwords.hash(secrets.token_urlsafe(16))
+
+
+@cache
+def _dummy_hash() -> str:
+    """Verified against when an email is unknown, so both paths take the same time."""
+    value: str = _passwords.hash(secrets.token_urlsafe(16))
+    return value
 
 MIN_PASSWORD_LENGTH = 10
 API_TOKEN_PREFIX = "psy_"  # noqa: S105 (a prefix, not a secret)
@@ -28,7 +34,7 @@ async def hash_password(password: str) -> str:
 
 async def verify_password(password: str, password_hash: str | None) -> bool:
     """Check a password in a worker thread; an unknown user still costs one verification."""
-    target = password_hash or _DUMMY_HASH
+    target = password_hash or _dummy_hash()
     ok: bool = await run_in_threadpool(_passwords.verify, password, target)
     return ok and password_hash is not None
 
