@@ -1,0 +1,1 @@
+"""Inter-annotator agreement: pure numpy functions, see :mod:`app.agreement.metrics`."""
