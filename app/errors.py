@@ -63,7 +63,7 @@ def _wants_json(request: Request) -> bool:
 
 def error_response(request: Request, status: int, message: str | None = None) -> Response:
     """JSON for the API, a fragment for htmx, a full page otherwise; login redirect for 401."""
-    text = message or DEFAULT_MESSAGES.get(status, "Error.")
+    text = message or DEFAULT_MESSAGES.get(status, N_("Error."))
     if _wants_json(request):
         return JSONResponse({"detail": text}, status_code=status)
     if status == 401:

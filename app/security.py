@@ -19,6 +19,7 @@ def _dummy_hash() -> str:
     value: str = _passwords.hash(secrets.token_urlsafe(16))
     return value
 
+
 MIN_PASSWORD_LENGTH = 10
 API_TOKEN_PREFIX = "psy_"  # noqa: S105 (a prefix, not a secret)
 

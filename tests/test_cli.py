@@ -11,7 +11,6 @@ import pytest
 from typer.testing import CliRunner
 
 from app.cli import cli
-
 from tests.factories import TEST_SECRET
 
 COMMANDS = [
@@ -28,7 +27,11 @@ COMMANDS = [
 
 
 def _env(url: str) -> dict[str, str]:
-    return {"DATABASE_URL": url, "PSY_ANNOTATOR_SECRET_KEY": TEST_SECRET, "PSY_ANNOTATOR_ENV": "test"}
+    return {
+        "DATABASE_URL": url,
+        "PSY_ANNOTATOR_SECRET_KEY": TEST_SECRET,
+        "PSY_ANNOTATOR_ENV": "test",
+    }
 
 
 def run_in_process(url: str, *args: str, stdin: str = "") -> tuple[int, str, str]:
@@ -66,13 +69,28 @@ def test_help_as_a_real_process() -> None:
 
 def test_user_token_project_member_flow(fresh_db_url: str) -> None:
     created = run(
-        fresh_db_url, "create-user", "--email", "Lead@Example.org", "--name", "Lead 负责人",
-        "--password-stdin", "--admin", stdin="long enough password\n",
+        fresh_db_url,
+        "create-user",
+        "--email",
+        "Lead@Example.org",
+        "--name",
+        "Lead 负责人",
+        "--password-stdin",
+        "--admin",
+        stdin="long enough password\n",
     )
     assert created.returncode == 0, created.stderr
     assert "created user lead@example.org" in created.stdout
-    run(fresh_db_url, "create-user", "--email", "ann@example.org", "--name", "Ann",
-        "--password-stdin", stdin="another long password\n")
+    run(
+        fresh_db_url,
+        "create-user",
+        "--email",
+        "ann@example.org",
+        "--name",
+        "Ann",
+        "--password-stdin",
+        stdin="another long password\n",
+    )
 
     token = run(fresh_db_url, "token", "create", "--email", "lead@example.org")
     assert token.returncode == 0, token.stderr
@@ -82,8 +100,18 @@ def test_user_token_project_member_flow(fresh_db_url: str) -> None:
 
     project = run(fresh_db_url, "project", "create", "pilot", "--name", "Pilot")
     assert project.returncode == 0, project.stderr
-    member = run(fresh_db_url, "project", "add-member", "pilot", "--email", "ann@example.org",
-                 "--role", "annotator", "--role", "reviewer")
+    member = run(
+        fresh_db_url,
+        "project",
+        "add-member",
+        "pilot",
+        "--email",
+        "ann@example.org",
+        "--role",
+        "annotator",
+        "--role",
+        "reviewer",
+    )
     assert member.returncode == 0, member.stderr
 
     with psycopg.connect(fresh_db_url) as conn:
@@ -92,7 +120,9 @@ def test_user_token_project_member_flow(fresh_db_url: str) -> None:
             "ORDER BY 1, 2"
         ).fetchall()
         hashes = conn.execute("SELECT password_hash FROM users").fetchall()
-        stored = conn.execute("SELECT count(*) FROM api_tokens WHERE prefix = %s", (raw[:10],)).fetchone()
+        stored = conn.execute(
+            "SELECT count(*) FROM api_tokens WHERE prefix = %s", (raw[:10],)
+        ).fetchone()
     assert rows == [
         ("ann@example.org", "annotator"),
         ("ann@example.org", "reviewer"),
@@ -106,17 +136,33 @@ def test_user_token_project_member_flow(fresh_db_url: str) -> None:
     ("args", "stdin", "code", "message"),
     [
         (["create-user", "--email", "a@example.org", "--name", "A"], "", 2, "--password-stdin"),
-        (["create-user", "--email", "a@example.org", "--name", "A", "--password-stdin"], "short\n", 2,
-         "at least 10 characters"),
-        (["create-user", "--email", "nope", "--name", "A", "--password-stdin"], "long enough pw\n", 2,
-         "valid email"),
+        (
+            ["create-user", "--email", "a@example.org", "--name", "A", "--password-stdin"],
+            "short\n",
+            2,
+            "at least 10 characters",
+        ),
+        (
+            ["create-user", "--email", "nope", "--name", "A", "--password-stdin"],
+            "long enough pw\n",
+            2,
+            "valid email",
+        ),
         (["token", "create", "--email", "ghost@example.org"], "", 1, "No account with this email."),
         (["project", "create", "Bad Slug", "--name", "X"], "", 2, "invalid slug"),
         (["project", "create", "pilot", "--name", "X"], "", 1, "no administrator exists yet"),
-        (["project", "add-member", "nope", "--email", "a@example.org", "--role", "annotator"], "", 1,
-         "No such project."),
-        (["project", "add-member", "nope", "--email", "a@example.org", "--role", "owner"], "", 2,
-         "unknown role"),
+        (
+            ["project", "add-member", "nope", "--email", "a@example.org", "--role", "annotator"],
+            "",
+            1,
+            "No such project.",
+        ),
+        (
+            ["project", "add-member", "nope", "--email", "a@example.org", "--role", "owner"],
+            "",
+            2,
+            "unknown role",
+        ),
     ],
 )
 def test_bad_input_exits_non_zero(

@@ -22,7 +22,9 @@ def test_production_refuses_a_placeholder_secret(tmp_path: Path, secret: str) ->
 
 def test_production_accepts_a_real_secret(tmp_path: Path) -> None:
     secret = "k" * 48
-    assert Settings(env="production", data_dir=tmp_path, secret_key=secret).resolve_secret() == secret
+    assert (
+        Settings(env="production", data_dir=tmp_path, secret_key=secret).resolve_secret() == secret
+    )
 
 
 def test_development_generates_and_keeps_a_secret(tmp_path: Path) -> None:

@@ -81,7 +81,9 @@ def test_first_start_prints_credentials_once_and_they_work(served: Served) -> No
     with httpx.Client(base_url=served.url) as client:
         page = client.get("/login")
         token = re.search(r'name="csrf-token" content="([0-9a-f]+)"', page.text).group(1)  # type: ignore[union-attr]
-        login = client.post("/login", data={"email": email, "password": password, "csrf_token": token})
+        login = client.post(
+            "/login", data={"email": email, "password": password, "csrf_token": token}
+        )
         assert login.status_code == 303
         projects = client.get("/projects")
         assert "Demo: counseling dialogues" in projects.text
@@ -96,7 +98,11 @@ def test_cli_works_beside_the_running_server(served: Served) -> None:
     env = embedded_env(served.data_dir)
     result = subprocess.run(
         [sys.executable, "-m", "app", "project", "create", "second", "--name", "Second"],
-        env=env, capture_output=True, text=True, timeout=60, check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert result.returncode == 0, result.stderr
     assert httpx.get(served.url + "/healthz").status_code == 200  # the server kept running

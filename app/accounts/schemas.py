@@ -5,9 +5,11 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel
 
 from app.security import MIN_PASSWORD_LENGTH
+
+assert MIN_PASSWORD_LENGTH == 10, "keep the message in _password in step"
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
@@ -21,15 +23,29 @@ def _email(value: str) -> str:
 
 def _password(value: str) -> str:
     if len(value) < MIN_PASSWORD_LENGTH:
-        raise ValueError(f"The password must have at least {MIN_PASSWORD_LENGTH} characters.")
+        raise ValueError("The password must have at least 10 characters.")
     if len(value) > 1024:
         raise ValueError("The password is too long.")
     return value
 
 
+def required_text(max_length: int) -> AfterValidator:
+    """Stripped text that must not be empty, with messages the interface can translate."""
+
+    def check(value: str) -> str:
+        value = value.strip()
+        if not value:
+            raise ValueError("This field is required.")
+        if len(value) > max_length:
+            raise ValueError("This text is too long.")
+        return value
+
+    return AfterValidator(check)
+
+
 Email = Annotated[str, AfterValidator(_email)]
 Password = Annotated[str, AfterValidator(_password)]
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Name = Annotated[str, required_text(200)]
 
 
 class UserCreate(BaseModel):
@@ -50,9 +66,9 @@ class InvitationAccept(BaseModel):
 
 
 class PasswordChange(BaseModel):
-    current_password: str = Field(min_length=1)
+    current_password: Annotated[str, required_text(1024)]
     new_password: Password
 
 
 class TokenCreate(BaseModel):
-    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+    name: Annotated[str, required_text(100)]

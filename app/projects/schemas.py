@@ -6,9 +6,9 @@ import re
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict
 
-from app.accounts.schemas import Email
+from app.accounts.schemas import Email, required_text
 from app.models import Role
 
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
@@ -23,24 +23,40 @@ def _slug(value: str) -> str:
     return value
 
 
+def _description(value: str) -> str:
+    if len(value) > 5000:
+        raise ValueError("This text is too long.")
+    return value
+
+
 Slug = Annotated[str, AfterValidator(_slug)]
-ProjectName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Description = Annotated[str, AfterValidator(_description)]
+ProjectName = Annotated[str, required_text(200)]
 
 
 class ProjectCreate(BaseModel):
     slug: Slug
     name: ProjectName
-    description: Annotated[str, StringConstraints(max_length=5000)] = ""
+    description: Description = ""
 
 
 class ProjectUpdate(BaseModel):
     name: ProjectName
-    description: Annotated[str, StringConstraints(max_length=5000)] = ""
+    description: Description = ""
+
+
+def _roles(values: object) -> list[Role]:
+    if not isinstance(values, list) or not values:
+        raise ValueError("Choose at least one role.")
+    try:
+        return sorted({Role(str(v)) for v in values})
+    except ValueError:
+        raise ValueError("Unknown role.") from None
 
 
 class MemberAdd(BaseModel):
     email: Email
-    roles: list[Role]
+    roles: Annotated[list[Role], BeforeValidator(_roles)]
 
 
 class ProjectOut(BaseModel):
