@@ -2,10 +2,20 @@
 
 from app.models.audit import AuditEvent
 from app.models.base import Base
+from app.models.codebook import CodebookDimension, CodebookLabel, CodebookVersion
+from app.models.dialogue import AnnotationSource, Dialogue, ImportBatch, SourceAnnotation, Turn
 from app.models.project import Project, ProjectMembership, Role
 from app.models.user import ApiToken, Invitation, LoginAttempt, User, UserSession
 
 __all__ = [
+    "AnnotationSource",
+    "CodebookDimension",
+    "CodebookLabel",
+    "CodebookVersion",
+    "Dialogue",
+    "ImportBatch",
+    "SourceAnnotation",
+    "Turn",
     "ApiToken",
     "AuditEvent",
     "Base",

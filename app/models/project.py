@@ -29,6 +29,7 @@ class Project(CreatedAt, Base):
     name: Mapped[str]
     description: Mapped[str] = mapped_column(default="", server_default="")
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    codebook_version: Mapped[int] = mapped_column(default=1, server_default="1")
 
 
 class ProjectMembership(CreatedAt, Base):
