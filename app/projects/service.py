@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.service import record
+from app.codebook.core import seed_default
 from app.errors import Conflict, Invalid, NotFound
 from app.models import Project, ProjectMembership, Role, User
 from app.projects.schemas import MemberOut, ProjectCreate, ProjectUpdate
@@ -72,6 +73,7 @@ async def create_project(
     db.add(ProjectMembership(project_id=project.id, user_id=lead_id, role=Role.lead))
     record(db, actor_id, "project.create", "project", project.slug, project_id=project.id)
     await db.flush()
+    await seed_default(db, project, actor_id)
     return project
 
 
