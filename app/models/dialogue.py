@@ -104,6 +104,8 @@ class Dialogue(CreatedAt, Base):
     layout: Mapped[list[str]] = mapped_column(JSONB, default=list, server_default="[]")
     source_format: Mapped[str]
     turn_count: Mapped[int] = mapped_column(Integer)
+    # SHA-256 of the turns (speaker and content): a re-import must carry the same dialogue.
+    fingerprint: Mapped[bytes] = mapped_column(LargeBinary)
     import_batch_id: Mapped[int] = mapped_column(ForeignKey("import_batches.id"), index=True)
     # Session labels of every source, {dimension: [labels]}: what list filters match on.
     session_labels: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict, server_default="{}")

@@ -2,7 +2,7 @@
 
 Revision ID: 0003
 Revises: 0002
-Create Date: 2026-11-23 18:27:18.812368
+Create Date: 2026-11-23 18:29:22.034494
 """
 
 from collections.abc import Sequence
@@ -234,6 +234,7 @@ def upgrade() -> None:
         ),
         sa.Column("source_format", sa.String(), nullable=False),
         sa.Column("turn_count", sa.Integer(), nullable=False),
+        sa.Column("fingerprint", sa.LargeBinary(), nullable=False),
         sa.Column("import_batch_id", sa.BigInteger(), nullable=False),
         sa.Column(
             "session_labels",
