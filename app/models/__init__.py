@@ -3,7 +3,14 @@
 from app.models.audit import AuditEvent
 from app.models.base import Base
 from app.models.codebook import CodebookDimension, CodebookLabel, CodebookVersion
-from app.models.dialogue import AnnotationSource, Dialogue, ImportBatch, SourceAnnotation, Turn
+from app.models.dialogue import (
+    AnnotationSource,
+    Dialogue,
+    ImportBatch,
+    ImportChunk,
+    SourceAnnotation,
+    Turn,
+)
 from app.models.project import Project, ProjectMembership, Role
 from app.models.user import ApiToken, Invitation, LoginAttempt, User, UserSession
 
@@ -14,6 +21,7 @@ __all__ = [
     "CodebookVersion",
     "Dialogue",
     "ImportBatch",
+    "ImportChunk",
     "SourceAnnotation",
     "Turn",
     "ApiToken",

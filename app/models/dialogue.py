@@ -62,7 +62,6 @@ class ImportBatch(CreatedAt, Base):
     )
     source_id: Mapped[int] = mapped_column(ForeignKey("annotation_sources.id"))
     file_name: Mapped[str]
-    stored_path: Mapped[str | None]
     format: Mapped[str | None]
     requested_format: Mapped[str | None]
     sha256: Mapped[bytes] = mapped_column(LargeBinary)
@@ -83,6 +82,18 @@ class ImportBatch(CreatedAt, Base):
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
+
+
+class ImportChunk(Base):
+    """The uploaded file, kept in the database until its import ends, so any worker can read it."""
+
+    __tablename__ = "import_chunks"
+
+    batch_id: Mapped[int] = mapped_column(
+        ForeignKey("import_batches.id", ondelete="CASCADE"), primary_key=True
+    )
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class Dialogue(CreatedAt, Base):

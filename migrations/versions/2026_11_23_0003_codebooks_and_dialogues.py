@@ -1,8 +1,8 @@
-"""Codebooks (dimensions, labels, versions), sources, import batches, dialogues and turns.
+"""Codebooks (dimensions, labels, versions), sources, import batches and files, dialogues, turns.
 
 Revision ID: 0003
 Revises: 0002
-Create Date: 2026-11-23 18:29:22.034494
+Create Date: 2026-11-23 18:29:34.985238
 """
 
 from collections.abc import Sequence
@@ -155,7 +155,6 @@ def upgrade() -> None:
         sa.Column("project_id", sa.BigInteger(), nullable=False),
         sa.Column("source_id", sa.BigInteger(), nullable=False),
         sa.Column("file_name", sa.String(), nullable=False),
-        sa.Column("stored_path", sa.String(), nullable=True),
         sa.Column("format", sa.String(), nullable=True),
         sa.Column("requested_format", sa.String(), nullable=True),
         sa.Column("sha256", sa.LargeBinary(), nullable=False),
@@ -280,6 +279,19 @@ def upgrade() -> None:
         postgresql_using="gin",
     )
     op.create_table(
+        "import_chunks",
+        sa.Column("batch_id", sa.BigInteger(), nullable=False),
+        sa.Column("seq", sa.Integer(), nullable=False),
+        sa.Column("data", sa.LargeBinary(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["batch_id"],
+            ["import_batches.id"],
+            name=op.f("fk_import_chunks_batch_id_import_batches"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("batch_id", "seq", name=op.f("pk_import_chunks")),
+    )
+    op.create_table(
         "source_annotations",
         sa.Column("id", sa.BigInteger(), sa.Identity(always=False), nullable=False),
         sa.Column("source_id", sa.BigInteger(), nullable=False),
@@ -372,6 +384,7 @@ def downgrade() -> None:
     op.drop_index(op.f("ix_source_annotations_import_batch_id"), table_name="source_annotations")
     op.drop_index("ix_source_annotations_dialogue_id", table_name="source_annotations")
     op.drop_table("source_annotations")
+    op.drop_table("import_chunks")
     op.drop_index("ix_dialogues_session_labels", table_name="dialogues", postgresql_using="gin")
     op.drop_index("ix_dialogues_search", table_name="dialogues", postgresql_using="gin")
     op.drop_index("ix_dialogues_project_id_id", table_name="dialogues")
