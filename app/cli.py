@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from app.projects.schemas import ProjectCreate
 
 T = TypeVar("T")
+FORMAT_NAMES = ("psy_insight_v7", "psy_insight_old", "esconv", "jsonl", "csv", "cpsycound")
 cli = typer.Typer(help="psy-annotator: annotate counseling dialogues.", no_args_is_help=True)
 token_cli = typer.Typer(help="Personal API tokens.", no_args_is_help=True)
 project_cli = typer.Typer(help="Projects and their members.", no_args_is_help=True)
@@ -273,6 +274,56 @@ async def _add_member(db: AsyncSession, slug: str, email: str, roles: list[Role]
     project = await get_by_slug(db, slug)
     user = await get_user_by_email(db, email)
     await add_roles(db, None, project, user, roles)
+
+
+@cli.command("import")
+def import_command(
+    path: Annotated[Path, typer.Argument(help="The file to import.", exists=True, dir_okay=False)],
+    project: Annotated[str, typer.Option(help="The project's slug.")],
+    format: Annotated[
+        str | None, typer.Option("--format", help="Skip detection: " + ", ".join(FORMAT_NAMES))
+    ] = None,
+    source: Annotated[
+        str | None, typer.Option(help="Name of the labels' source (default: the file name).")
+    ] = None,
+    add_new_labels: Annotated[
+        bool, typer.Option(help="Add unknown labels to the codebook instead of refusing.")
+    ] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """Import dialogues: everything is checked first; a file with any error imports nothing."""
+    from app.imports.cli import run_import
+
+    settings = load_settings(data_dir)
+    ok = run_import(
+        database_url(settings), path, project, format, source or path.name, add_new_labels
+    )
+    if not ok:
+        raise typer.Exit(1)
+
+
+@cli.command("export")
+def export_command(
+    project: Annotated[str, typer.Option(help="The project's slug.")],
+    out: Annotated[Path, typer.Option(help="Folder to write into (one file per language).")],
+    labels: Annotated[str, typer.Option(help="Whose labels: source:NAME.")],
+    format: Annotated[str, typer.Option("--format", help="psy-insight")] = "psy-insight",
+    data_dir: DataDir = None,
+) -> None:
+    """Export dialogues with a source's labels as Psy-Insight v7 files."""
+    from app.exports.source import write_psy_insight
+    from app.projects.service import get_by_slug
+
+    if format != "psy-insight":
+        fail(f"unknown format {format!r}: use psy-insight", 2)
+    if not labels.startswith("source:") or not labels[7:]:
+        fail("--labels must be source:NAME", 2)
+
+    async def work(db: AsyncSession) -> list[tuple[Path, int]]:
+        return await write_psy_insight(db, await get_by_slug(db, project), labels[7:], out)
+
+    for written, count in run_with_db(load_settings(data_dir), work):
+        typer.echo(f"wrote {count} dialogues to {written}")
 
 
 @cli.command()

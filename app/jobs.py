@@ -34,3 +34,22 @@ async def purge_expired(timestamp: int | None = None) -> dict[str, Any]:
         counts = await purge(db, get_settings())
     log.info("purged %s", counts)
     return counts
+
+
+@queue.task(name="import_file", queue="imports", pass_context=False)
+async def import_file(batch_id: int) -> str:
+    """Run one uploaded import: the stored file is read back, validated, then written."""
+    from app.imports import storage
+    from app.imports.runner import Job
+    from app.runtime import database
+
+    db = database()
+    async with db.sessionmaker() as session:
+        path = await storage.spool(session, batch_id)
+    try:
+        batch = await Job(db, batch_id).run(path)
+    finally:
+        path.unlink(missing_ok=True)
+        async with db.sessionmaker() as session, session.begin():
+            await storage.discard(session, batch_id)
+    return batch.status

@@ -16,10 +16,9 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
-    func,
     text,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TSVECTOR
+from sqlalchemy.dialects.postgresql import ARRAY, JSON, JSONB, TSVECTOR
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import Base, CreatedAt
@@ -111,7 +110,8 @@ class Dialogue(CreatedAt, Base):
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
     external_id: Mapped[str]
     language: Mapped[str] = mapped_column(String(8))
-    meta: Mapped[dict[str, Any]] = mapped_column("metadata", JSONB)
+    # `json`, not `jsonb`: nested objects keep their key order, so exports reproduce the file.
+    meta: Mapped[dict[str, Any]] = mapped_column("metadata", JSON)
     layout: Mapped[list[str]] = mapped_column(JSONB, default=list, server_default="[]")
     source_format: Mapped[str]
     turn_count: Mapped[int] = mapped_column(Integer)
@@ -140,7 +140,7 @@ class Turn(Base):
     participant: Mapped[str]
     content: Mapped[str] = mapped_column(Text)
     original_id: Mapped[str | None]
-    extras: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict, server_default="{}")
+    extras: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     layout: Mapped[list[str]] = mapped_column(JSONB, default=list, server_default="[]")
     flags: Mapped[list[str]] = mapped_column(ARRAY(String), default=list, server_default="{}")
 

@@ -2,7 +2,7 @@
 
 Revision ID: 0003
 Revises: 0002
-Create Date: 2026-11-23 18:29:34.985238
+Create Date: 2026-11-23 18:32:05.374037
 """
 
 from collections.abc import Sequence
@@ -227,7 +227,7 @@ def upgrade() -> None:
         sa.Column("project_id", sa.BigInteger(), nullable=False),
         sa.Column("external_id", sa.String(), nullable=False),
         sa.Column("language", sa.String(length=8), nullable=False),
-        sa.Column("metadata", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
+        sa.Column("metadata", postgresql.JSON(astext_type=sa.Text()), nullable=False),
         sa.Column(
             "layout", postgresql.JSONB(astext_type=sa.Text()), server_default="[]", nullable=False
         ),
@@ -353,9 +353,7 @@ def upgrade() -> None:
         sa.Column("participant", sa.String(), nullable=False),
         sa.Column("content", sa.Text(), nullable=False),
         sa.Column("original_id", sa.String(), nullable=True),
-        sa.Column(
-            "extras", postgresql.JSONB(astext_type=sa.Text()), server_default="{}", nullable=False
-        ),
+        sa.Column("extras", postgresql.JSON(astext_type=sa.Text()), nullable=False),
         sa.Column(
             "layout", postgresql.JSONB(astext_type=sa.Text()), server_default="[]", nullable=False
         ),

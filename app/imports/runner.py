@@ -1,0 +1,305 @@
+"""Running one import: validate the whole file first, then write it in one transaction.
+
+A file with any problem writes nothing and its batch lists every problem (up to a limit) with
+its place. Parsing runs in a worker thread, a chunk of dialogues at a time, so a large file
+neither blocks the event loop nor is held in memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, BinaryIO, cast
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.audit.service import record
+from app.auth.service import now
+from app.codebook import core as codebook
+from app.formats.errors import FormatError, RecordError
+from app.formats.model import Dialogue
+from app.formats.reader import DialogueReader, ReadOptions
+from app.imports.progress import CountingFile, Listener, Progress
+from app.imports.writer import ChunkWriter, fingerprint
+from app.models import (
+    AnnotationSource,
+    CodebookLabel,
+    ImportBatch,
+    Project,
+    SourceAnnotation,
+)
+from app.models import (
+    Dialogue as DialogueRow,
+)
+from app.runtime import Database
+
+log = logging.getLogger(__name__)
+CHUNK = 250
+MAX_ERRORS = 100
+Item = Dialogue | list[RecordError]
+
+
+@dataclass
+class Plan:
+    """What validation found: problems, or what the write phase needs to know."""
+
+    format: str | None = None
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    fingerprints: dict[str, bytes] = field(default_factory=dict)
+    matched: dict[str, tuple[int, dict[str, Any]]] = field(default_factory=dict)
+    new_labels: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def error(self, code: str, message: str, **where: Any) -> None:
+        if len(self.errors) < MAX_ERRORS:
+            self.errors.append({"code": code, "message": message, **where})
+
+
+def record_error(err: RecordError) -> dict[str, Any]:
+    return {
+        "code": str(err.code),
+        "message": err.message,
+        "record": err.record,
+        "dialog_id": err.dialog_id,
+        "position": err.position,
+        "path": err.path,
+        "line": err.line,
+    }
+
+
+def _take(items: Iterator[Any], n: int) -> list[Any]:
+    return list(itertools.islice(items, n))
+
+
+class Job:
+    """One import batch being run (by the worker or the CLI)."""
+
+    def __init__(self, database: Database, batch_id: int, listener: Listener | None = None):
+        self.database = database
+        self.batch_id = batch_id
+        self.progress = Progress(database.engine, batch_id, listener)
+
+    async def run(self, path: Path) -> ImportBatch:
+        """Validate, then write; the batch ends succeeded or failed, never half-written."""
+        async with self.database.sessionmaker() as db:
+            batch, project, source = await self._load(db)
+            cb = await codebook.load(db, project)
+        options = ReadOptions(
+            format=batch.requested_format,
+            vocabulary=codebook.vocabulary(cb),
+            collect_new_labels=batch.add_new_labels,
+            max_errors=MAX_ERRORS,
+            name=batch.file_name,
+        )
+        await self.progress.update(status="validating", started_at=now(), force=True)
+        try:
+            plan = await self._validate(path, options, project, source)
+            if plan.errors:
+                return await self._finish(
+                    "failed", plan, message="The file has errors; nothing was imported."
+                )
+            return await self._write(path, options, plan, project, source, cb)
+        except Exception:
+            log.exception("import %s crashed", self.batch_id)
+            await self._finish(
+                "failed", Plan(), message="The import failed on our side; nothing was imported."
+            )
+            raise
+
+    async def _load(self, db: AsyncSession) -> tuple[ImportBatch, Project, AnnotationSource]:
+        batch = await db.get(ImportBatch, self.batch_id)
+        assert batch is not None, f"import batch {self.batch_id} does not exist"
+        project = await db.get(Project, batch.project_id)
+        source = await db.get(AnnotationSource, batch.source_id)
+        assert project is not None
+        assert source is not None
+        return batch, project, source
+
+    async def _chunks(
+        self, path: Path, options: ReadOptions, plan: Plan
+    ) -> AsyncIterator[list[Item]]:
+        """Chunks of parsed items, read in a thread; whole-file problems become one error."""
+        with path.open("rb") as raw:
+            counted = CountingFile(raw)
+            reader = DialogueReader(cast(BinaryIO, counted), options)
+            items = iter(reader)
+            done = 0
+            while True:
+                try:
+                    chunk = await asyncio.to_thread(_take, items, CHUNK)
+                except FormatError as exc:
+                    plan.error(str(exc.code), exc.message, record=exc.record, line=exc.line)
+                    return
+                if not chunk:
+                    plan.format = reader.format
+                    plan.new_labels = reader.new_labels
+                    return
+                done += len(chunk)
+                await self.progress.update(bytes_done=counted.count, records_done=done)
+                yield chunk
+
+    async def _validate(
+        self, path: Path, options: ReadOptions, project: Project, source: AnnotationSource
+    ) -> Plan:
+        plan = Plan()
+        async for chunk in self._chunks(path, options, plan):
+            for item in chunk:
+                if isinstance(item, list):
+                    for err in item:
+                        plan.error(**record_error(err))
+                    continue
+                if item.external_id in plan.fingerprints:
+                    plan.error(
+                        "duplicate_dialog_id",
+                        f"dialog_id {item.external_id!r} appears twice in the file",
+                        dialog_id=item.external_id,
+                        path="dialog_id",
+                    )
+                plan.fingerprints[item.external_id] = fingerprint(item)
+        if not plan.errors:
+            await self._match_existing(plan, project, source)
+        return plan
+
+    async def _match_existing(self, plan: Plan, project: Project, source: AnnotationSource) -> None:
+        """Dialogues already in the project get this source's labels, if their turns agree."""
+        ids = list(plan.fingerprints)
+        async with self.database.sessionmaker() as db:
+            for start in range(0, len(ids), 5000):
+                part = ids[start : start + 5000]
+                rows = await db.execute(
+                    select(
+                        DialogueRow.id,
+                        DialogueRow.external_id,
+                        DialogueRow.fingerprint,
+                        DialogueRow.session_labels,
+                    ).where(DialogueRow.project_id == project.id, DialogueRow.external_id.in_(part))
+                )
+                for did, ext, fp, labels in rows:
+                    if fp != plan.fingerprints[ext]:
+                        plan.error(
+                            "different_dialogue",
+                            f"dialog_id {ext!r} already exists in the project with different turns",
+                            dialog_id=ext,
+                        )
+                    plan.matched[ext] = (did, labels)
+            if plan.matched:
+                labelled = await db.scalars(
+                    select(DialogueRow.external_id).where(
+                        DialogueRow.id.in_([v[0] for v in plan.matched.values()]),
+                        select(SourceAnnotation.id)
+                        .where(
+                            SourceAnnotation.dialogue_id == DialogueRow.id,
+                            SourceAnnotation.source_id == source.id,
+                        )
+                        .exists(),
+                    )
+                )
+                for ext in labelled:
+                    plan.error(
+                        "already_labelled",
+                        f"dialog_id {ext!r} already has labels from source {source.name!r}",
+                        dialog_id=ext,
+                    )
+
+    async def _write(
+        self,
+        path: Path,
+        options: ReadOptions,
+        plan: Plan,
+        project: Project,
+        source: AnnotationSource,
+        cb: codebook.CodebookView,
+    ) -> ImportBatch:
+        await self.progress.update(status="writing", bytes_done=0, records_done=0, force=True)
+        async with self.database.sessionmaker() as db, db.begin():
+            if plan.new_labels:
+                await self._add_labels(db, project, cb, plan.new_labels)
+                cb = await codebook.load(db, project)
+            canonical = {
+                d.key: {a: label.value for label in d.labels for a in label.aliases}
+                for d in cb.dimensions
+            }
+            writer = ChunkWriter(db, project.id, source.id, self.batch_id, plan.matched, canonical)
+            options = replace(options, collect_new_labels=False, vocabulary=codebook.vocabulary(cb))
+            async for chunk in self._chunks(path, options, plan):
+                await writer.write([d for d in chunk if isinstance(d, Dialogue)])
+            if plan.errors:  # the file changed between the two passes
+                raise RuntimeError(f"second pass found errors: {plan.errors[:3]}")
+            c = writer.counts
+            values = {
+                "status": "succeeded",
+                "format": plan.format,
+                "dialogues_new": c.dialogues_new,
+                "dialogues_matched": c.dialogues_matched,
+                "turns": c.turns,
+                "annotations": c.annotations,
+                "flagged_turns": c.flagged_turns,
+                "new_labels": plan.new_labels,
+                "finished_at": now(),
+                "message": "",
+            }
+            await db.execute(
+                update(ImportBatch).where(ImportBatch.id == self.batch_id).values(**values)
+            )
+            record(
+                db,
+                None,
+                "import.succeed",
+                "import_batch",
+                self.batch_id,
+                project_id=project.id,
+                dialogues=c.dialogues_new + c.dialogues_matched,
+                turns=c.turns,
+            )
+            batch = await db.get(ImportBatch, self.batch_id)
+            assert batch is not None
+        await self.progress.update(**values, force=True)
+        return batch
+
+    async def _add_labels(
+        self,
+        db: AsyncSession,
+        project: Project,
+        cb: codebook.CodebookView,
+        new: dict[str, dict[str, int]],
+    ) -> None:
+        """The lead chose to add the file's unknown labels to the vocabulary."""
+        for key, counts in new.items():
+            dim = cb.get(key)
+            if dim is None:
+                continue
+            start = len(dim.labels)
+            for offset, value in enumerate(sorted(counts)):
+                db.add(
+                    CodebookLabel(
+                        dimension_id=dim.dimension.id,
+                        value=value,
+                        name_en=value,
+                        name_zh=value,
+                        position=start + offset,
+                    )
+                )
+        await db.flush()
+        added = ", ".join(f"{k}: {', '.join(sorted(v))}" for k, v in new.items())
+        await codebook.record_version(
+            db, project, None, f"labels added by import #{self.batch_id}: {added}"
+        )
+
+    async def _finish(self, status: str, plan: Plan, message: str) -> ImportBatch:
+        values = {
+            "status": status,
+            "errors": plan.errors,
+            "error_count": len(plan.errors),
+            "format": plan.format,
+            "message": message,
+            "finished_at": now(),
+        }
+        await self.progress.update(**values, force=True)
+        async with self.database.sessionmaker() as db:
+            batch = await db.get(ImportBatch, self.batch_id)
+            assert batch is not None
+            return batch
