@@ -58,12 +58,12 @@ def database_url(settings: Settings) -> str:
     return resolve_database_url(settings)
 
 
-def run_with_db(settings: Settings, work: Callable[..., Awaitable[T]]) -> T:
+def run_with_db(settings: Settings, work: Callable[..., Awaitable[T]], url: str | None = None) -> T:
     """Run `work(db_session)` in one transaction; domain errors exit non-zero with the message."""
     from app.errors import DomainError
     from app.runtime import init_database
 
-    url = database_url(settings)
+    url = url or database_url(settings)
 
     async def main() -> T:
         database = init_database(url, pool_size=2)
@@ -120,26 +120,41 @@ def serve(
     url = database_url(settings)
     migrate_to_head(url)
     if settings.demo or (settings.demo is None and settings.env == "development"):
-        run_with_db(settings, _first_start)
+        project_id = run_with_db(settings, _first_start, url)
+        if project_id is not None:
+            asyncio.run(_demo_dialogues(url, project_id))
     app = create_app(settings, database_url=url, run_worker=worker)
     h, p = host or settings.host, port or settings.port
     typer.echo(f"serving on http://{h}:{p}", err=True)
     uvicorn.run(app, host=h, port=p, log_level="info", proxy_headers=True)
 
 
-async def _first_start(db: AsyncSession) -> None:
+async def _first_start(db: AsyncSession) -> int | None:
     from app.demo import create_demo_admin, has_users, load_demo
 
     if await has_users(db):
-        return
+        return None
     admin, password = await create_demo_admin(db)
-    await load_demo(db, admin)
+    project = await load_demo(db, admin)
     typer.secho(
         "\nFirst start: created the administrator account (shown only this once):\n"
         f"  email:    {admin.email}\n  password: {password}\n",
         fg=typer.colors.GREEN,
         err=True,
     )
+    return project.id
+
+
+async def _demo_dialogues(url: str, project_id: int) -> None:
+    from app.demo import import_demo_dialogues
+    from app.runtime import init_database
+
+    database = init_database(url, pool_size=2)
+    try:
+        for batch in await import_demo_dialogues(database, project_id):
+            typer.echo(f"demo: imported {batch.file_name} ({batch.status})", err=True)
+    finally:
+        await database.engine.dispose()
 
 
 @cli.command("worker")
@@ -330,26 +345,29 @@ def export_command(
 def demo(data_dir: DataDir = None) -> None:
     """Load the demo project (creating the demo administrator if there is no account yet)."""
     settings = load_settings(data_dir)
-    migrate_to_head(database_url(settings))
-    run_with_db(settings, _demo)
+    url = database_url(settings)
+    migrate_to_head(url)
+    project_id = run_with_db(settings, _demo, url)
+    asyncio.run(_demo_dialogues(url, project_id))
     typer.echo("demo project loaded: /projects/demo")
 
 
-async def _demo(db: AsyncSession) -> None:
+async def _demo(db: AsyncSession) -> int:
     from sqlalchemy import select
 
     from app.demo import DEMO_ADMIN_EMAIL, has_users, load_demo
     from app.models import User
 
     if not await has_users(db):
-        await _first_start(db)
-        return
+        project_id = await _first_start(db)
+        assert project_id is not None
+        return project_id
     query = select(User).where(User.email == DEMO_ADMIN_EMAIL)
     admin = (await db.execute(query)).scalar_one_or_none()
     if admin is None:
         query = select(User).where(User.is_admin.is_(True)).order_by(User.id).limit(1)
         admin = (await db.execute(query)).scalar_one()
-    await load_demo(db, admin)
+    return (await load_demo(db, admin)).id
 
 
 def main() -> None:

@@ -43,6 +43,11 @@ class Settings(BaseSettings):
     demo: bool | None = None  # None: load the demo on the first start in development only
 
     @property
+    def upload_limit_bytes(self) -> int:
+        """The largest request body: the upload limit plus room for the form's other fields."""
+        return self.upload_limit_mb * 1024 * 1024 + 64 * 1024
+
+    @property
     def embedded(self) -> bool:
         return not self.database_url
 

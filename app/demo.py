@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import secrets
+from pathlib import Path
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.accounts.schemas import UserCreate
 from app.accounts.service import create_user
-from app.models import Project, Role, User
+from app.errors import Conflict
+from app.imports import service
+from app.imports.cli import file_digest
+from app.imports.runner import Job
+from app.imports.schemas import ImportRequest
+from app.models import ImportBatch, Project, Role, User
 from app.projects.schemas import ProjectCreate
 from app.projects.service import add_roles, create_project
+from app.runtime import Database
 
 DEMO_ADMIN_EMAIL = "admin@example.org"
 DEMO_SLUG = "demo"
@@ -41,3 +48,32 @@ async def load_demo(db: AsyncSession, lead: User) -> Project:
         project = await create_project(db, None, data, lead=lead)
     await add_roles(db, None, project, lead, list(Role))
     return project
+
+
+DEMO_DATA = Path(__file__).resolve().parent / "demo_data"
+DEMO_FILES = (
+    ("demo_en.json", "demo-import"),
+    ("demo_zh.json", "demo-import"),
+    ("demo_model_en.json", "model-draft"),
+    ("demo_model_zh.json", "model-draft"),
+)
+
+
+async def import_demo_dialogues(database: Database, project_id: int) -> list[ImportBatch]:
+    """The demo's dialogues (people's labels and a model's draft), each file imported once."""
+    done = []
+    for name, source in DEMO_FILES:
+        path = DEMO_DATA / name
+        request = ImportRequest(source=source, format="psy_insight_v7")
+        try:
+            async with database.sessionmaker() as db, db.begin():
+                project = await db.get(Project, project_id)
+                assert project is not None
+                batch = await service.new_batch(db, project, None, name, request)
+                batch.sha256, batch.size_bytes = file_digest(path)
+                await service.refuse_duplicate(db, batch, source)
+                batch_id = batch.id
+        except Conflict:
+            continue  # already loaded
+        done.append(await Job(database, batch_id).run(path))
+    return done

@@ -11,6 +11,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from app.i18n import N_
+from app.middleware import BodyTooLarge
 from app.templating import is_htmx, render, translate
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,7 @@ DEFAULT_MESSAGES = {
     405: N_("This method is not allowed here."),
     409: N_("This conflicts with the current state."),
     422: N_("The request could not be understood."),
+    413: N_("The upload is larger than this server accepts."),
     429: N_("Too many requests. Please wait and try again."),
     500: N_("Something went wrong on our side. The error has been logged."),
 }
@@ -97,6 +99,10 @@ def install_handlers(app: FastAPI) -> None:
         if _wants_json(request):
             return JSONResponse({"detail": jsonable_errors(exc)}, status_code=422)
         return error_response(request, 422)
+
+    @app.exception_handler(BodyTooLarge)
+    async def _too_large(request: Request, exc: BodyTooLarge) -> Response:
+        return error_response(request, 413)
 
     @app.exception_handler(Exception)
     async def _crash(request: Request, exc: Exception) -> Response:

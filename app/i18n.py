@@ -21,6 +21,13 @@ def N_(message: str) -> str:  # noqa: N802 (the gettext convention)
 
 # Words the templates translate through a variable, listed so extraction finds them.
 ROLE_NAMES = (N_("lead"), N_("annotator"), N_("reviewer"), N_("exporter"))
+IMPORT_STATUSES = (
+    N_("queued"),
+    N_("validating"),
+    N_("writing"),
+    N_("succeeded"),
+    N_("failed"),
+)
 
 
 @cache

@@ -19,7 +19,9 @@ from app.auth.routes import router as auth_router
 from app.config import ROOT_DIR, Settings, get_settings
 from app.deps import ANON_COOKIE
 from app.errors import install_handlers
-from app.middleware import SecurityHeadersMiddleware
+from app.imports.routes import api_router as imports_api
+from app.imports.routes import router as imports_router
+from app.middleware import BodySizeLimitMiddleware, SecurityHeadersMiddleware
 from app.projects.routes import router as projects_router
 from app.runtime import Database, init_database
 from app.templating import render
@@ -66,12 +68,14 @@ def create_app(
     app.state.secret = settings.resolve_secret()
     if database is not None:
         app.state.sessionmaker = database.sessionmaker
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.upload_limit_bytes)
     app.add_middleware(
         SecurityHeadersMiddleware, anon_cookie=ANON_COOKIE, https_only=settings.secure_cookies
     )
     install_handlers(app)
     app.mount("/static", StaticFiles(directory=ROOT_DIR / "static"), name="static")
-    for router in (auth_router, accounts_router, admin_router, projects_router, api_router):
+    routers = (auth_router, accounts_router, admin_router, projects_router, imports_router)
+    for router in (*routers, api_router, imports_api):
         app.include_router(router)
     _add_plain_routes(app)
     return app

@@ -53,3 +53,36 @@ class SecurityHeadersMiddleware:
         if secure:
             parts.append("Secure")
         return "; ".join(parts)
+
+
+class BodyTooLarge(Exception):
+    """The request body is larger than the configured upload limit."""
+
+
+class BodySizeLimitMiddleware:
+    """Refuses bodies over `max_bytes` before they are parsed or spooled to disk."""
+
+    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length", b"")
+        received = int(declared) if declared.isdigit() and int(declared) > self.max_bytes else 0
+
+        async def counted() -> Message:
+            # A declared oversize body fails on the first read, before a byte is spooled.
+            nonlocal received
+            if received > self.max_bytes:
+                raise BodyTooLarge
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise BodyTooLarge
+            return message
+
+        await self.app(scope, counted, send)

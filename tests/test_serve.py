@@ -129,3 +129,21 @@ def test_in_process_worker_runs_jobs(served: Served) -> None:
                 break
             time.sleep(0.2)
     assert status == "succeeded"
+
+
+def test_first_start_loads_the_demo_dialogues_with_two_sources(served: Served) -> None:
+    import psycopg
+
+    from app.embedded import DATABASE_NAME, start_server
+
+    url = start_server(served.data_dir).get_uri(DATABASE_NAME)
+    with psycopg.connect(url) as conn:
+        per_language = conn.execute(
+            "SELECT language, count(*) FROM dialogues GROUP BY 1 ORDER BY 1"
+        ).fetchall()
+        sources = conn.execute(
+            "SELECT s.name, count(DISTINCT a.dialogue_id) FROM source_annotations a "
+            "JOIN annotation_sources s ON s.id = a.source_id GROUP BY 1 ORDER BY 1"
+        ).fetchall()
+    assert per_language == [("en", 4), ("zh", 4)]
+    assert sources == [("demo-import", 8), ("model-draft", 8)]

@@ -24,6 +24,7 @@ from app.codebook import core as codebook
 from app.formats.errors import FormatError, RecordError
 from app.formats.model import Dialogue
 from app.formats.reader import DialogueReader, ReadOptions
+from app.i18n import N_
 from app.imports.progress import CountingFile, Listener, Progress
 from app.imports.writer import ChunkWriter, fingerprint
 from app.models import (
@@ -55,7 +56,7 @@ class Plan:
     new_labels: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def error(self, code: str, message: str, **where: Any) -> None:
-        if len(self.errors) < MAX_ERRORS:
+        if len(self.errors) <= MAX_ERRORS:  # the problems, plus the reader's "stopped" note
             self.errors.append({"code": code, "message": message, **where})
 
 
@@ -100,13 +101,13 @@ class Job:
             plan = await self._validate(path, options, project, source)
             if plan.errors:
                 return await self._finish(
-                    "failed", plan, message="The file has errors; nothing was imported."
+                    "failed", plan, message=N_("The file has errors; nothing was imported.")
                 )
             return await self._write(path, options, plan, project, source, cb)
         except Exception:
             log.exception("import %s crashed", self.batch_id)
             await self._finish(
-                "failed", Plan(), message="The import failed on our side; nothing was imported."
+                "failed", Plan(), message=N_("The import failed on our side; nothing was imported.")
             )
             raise
 
@@ -136,7 +137,8 @@ class Job:
                     return
                 if not chunk:
                     plan.format = reader.format
-                    plan.new_labels = reader.new_labels
+                    if options.collect_new_labels:
+                        plan.new_labels = reader.new_labels
                     return
                 done += len(chunk)
                 await self.progress.update(bytes_done=counted.count, records_done=done)
@@ -293,7 +295,7 @@ class Job:
         values = {
             "status": status,
             "errors": plan.errors,
-            "error_count": len(plan.errors),
+            "error_count": sum(e["code"] != "too_many_errors" for e in plan.errors),
             "format": plan.format,
             "message": message,
             "finished_at": now(),
