@@ -74,6 +74,13 @@ POLICY = {
     ("POST", "/projects/{slug}/members/{user_id}/roles"): LEAD,
     ("GET", "/api/v1/projects/{slug}"): ANY_MEMBER,
     ("GET", "/api/v1/projects/{slug}/members"): LEAD,
+    ("GET", "/projects/{slug}/imports"): LEAD,
+    ("POST", "/projects/{slug}/imports"): LEAD,
+    ("GET", "/projects/{slug}/imports/{batch_id}"): LEAD,
+    ("GET", "/projects/{slug}/imports/{batch_id}/progress"): LEAD,
+    ("GET", "/api/v1/projects/{slug}/imports"): LEAD,
+    ("POST", "/api/v1/projects/{slug}/imports"): LEAD,
+    ("GET", "/api/v1/projects/{slug}/imports/{batch_id}"): LEAD,
 }
 
 
