@@ -19,6 +19,8 @@ from app.auth.routes import router as auth_router
 from app.config import ROOT_DIR, Settings, get_settings
 from app.deps import ANON_COOKIE
 from app.errors import install_handlers
+from app.dialogues.routes import api_router as dialogues_api
+from app.dialogues.routes import router as dialogues_router
 from app.imports.routes import api_router as imports_api
 from app.imports.routes import router as imports_router
 from app.middleware import BodySizeLimitMiddleware, SecurityHeadersMiddleware
@@ -75,7 +77,7 @@ def create_app(
     install_handlers(app)
     app.mount("/static", StaticFiles(directory=ROOT_DIR / "static"), name="static")
     routers = (auth_router, accounts_router, admin_router, projects_router, imports_router)
-    for router in (*routers, api_router, imports_api):
+    for router in (*routers, dialogues_router, api_router, imports_api, dialogues_api):
         app.include_router(router)
     _add_plain_routes(app)
     return app

@@ -63,6 +63,7 @@ def test_every_project_route_checks_the_role(app: FastAPI) -> None:
 
 
 LEAD = frozenset({Role.lead})
+BROWSE = frozenset({Role.lead, Role.reviewer, Role.exporter})
 ANY_MEMBER: frozenset[Role] = frozenset()
 # The declared policy: a new project route must be added here with the roles it needs.
 POLICY = {
@@ -74,6 +75,10 @@ POLICY = {
     ("POST", "/projects/{slug}/members/{user_id}/roles"): LEAD,
     ("GET", "/api/v1/projects/{slug}"): ANY_MEMBER,
     ("GET", "/api/v1/projects/{slug}/members"): LEAD,
+    ("GET", "/projects/{slug}/dialogues"): BROWSE,
+    ("GET", "/projects/{slug}/dialogues/{dialogue_id}"): BROWSE,
+    ("GET", "/api/v1/projects/{slug}/dialogues"): BROWSE,
+    ("GET", "/api/v1/projects/{slug}/dialogues/{dialogue_id}"): BROWSE,
     ("GET", "/projects/{slug}/imports"): LEAD,
     ("POST", "/projects/{slug}/imports"): LEAD,
     ("GET", "/projects/{slug}/imports/{batch_id}"): LEAD,

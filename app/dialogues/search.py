@@ -8,6 +8,7 @@ characters and any English word, with a plain GIN index.
 
 from __future__ import annotations
 
+import itertools
 import re
 
 _CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3040-\u30ff\uac00-\ud7af]+")
@@ -30,13 +31,9 @@ def tokens(text: str) -> list[str]:
 
 def document(texts: list[str]) -> str:
     """The text given to `to_tsvector('simple', ...)`: distinct tokens, space separated."""
-    seen: dict[str, None] = {}
-    for text in texts:
-        for token in tokens(text):
-            seen.setdefault(token, None)
-            if len(seen) >= MAX_TOKENS:
-                return " ".join(seen)
-    return " ".join(seen)
+    joined = "\n".join(texts).lower()
+    found = tokens(joined) if _CJK_RUN.search(joined) else _WORD.findall(joined)
+    return " ".join(itertools.islice(dict.fromkeys(found), MAX_TOKENS))
 
 
 def query(text: str) -> str | None:

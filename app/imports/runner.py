@@ -123,7 +123,11 @@ class Job:
     async def _chunks(
         self, path: Path, options: ReadOptions, plan: Plan
     ) -> AsyncIterator[list[Item]]:
-        """Chunks of parsed items, read in a thread; whole-file problems become one error."""
+        """Chunks of parsed items, read in a thread; whole-file problems become one error.
+
+        (Parsing the next chunk while the current one is written gained nothing: the parser
+        and the row encoding share one interpreter lock.)
+        """
         with path.open("rb") as raw:
             counted = CountingFile(raw)
             reader = DialogueReader(cast(BinaryIO, counted), options)

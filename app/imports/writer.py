@@ -7,6 +7,7 @@ import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,6 +16,16 @@ from app.dialogues.search import document
 from app.formats.model import Dialogue, SourceAnnotation
 
 SESSION = -1
+
+
+@lru_cache(maxsize=4096)
+def _json_list(values: tuple[str, ...]) -> str:
+    """Turn layouts repeat across a file: encode each distinct one once."""
+    return json.dumps(list(values))
+
+
+def _json_object(value: Mapping[str, Any]) -> str:
+    return json.dumps(dict(value), ensure_ascii=False) if value else "{}"
 
 
 def fingerprint(dialogue: Dialogue) -> bytes:
@@ -144,8 +155,8 @@ class ChunkWriter:
                         t.participant,
                         t.content,
                         t.source_id,
-                        json.dumps(dict(t.extras), ensure_ascii=False),
-                        json.dumps(list(t.layout)),
+                        _json_object(t.extras),
+                        _json_list(t.layout),
                         list(t.flags),
                     )
                 )

@@ -2,7 +2,7 @@
 
 Revision ID: 0003
 Revises: 0002
-Create Date: 2026-11-23 18:32:05.374037
+Create Date: 2026-11-23 18:40:19.825436
 """
 
 from collections.abc import Sequence
@@ -264,9 +264,6 @@ def upgrade() -> None:
             "project_id", "external_id", name=op.f("uq_dialogues_project_id_external_id")
         ),
     )
-    op.create_index(
-        op.f("ix_dialogues_import_batch_id"), "dialogues", ["import_batch_id"], unique=False
-    )
     op.create_index("ix_dialogues_project_id_id", "dialogues", ["project_id", "id"], unique=False)
     op.create_index(
         "ix_dialogues_search", "dialogues", ["search"], unique=False, postgresql_using="gin"
@@ -325,24 +322,12 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_source_annotations")),
         sa.UniqueConstraint(
-            "source_id",
             "dialogue_id",
             "position",
+            "source_id",
             "dimension",
-            name=op.f("uq_source_annotations_source_id_dialogue_id_position_dimension"),
+            name=op.f("uq_source_annotations_dialogue_id_position_source_id_dimension"),
         ),
-    )
-    op.create_index(
-        "ix_source_annotations_dialogue_id",
-        "source_annotations",
-        ["dialogue_id", "position"],
-        unique=False,
-    )
-    op.create_index(
-        op.f("ix_source_annotations_import_batch_id"),
-        "source_annotations",
-        ["import_batch_id"],
-        unique=False,
     )
     op.create_table(
         "turns",
@@ -379,14 +364,11 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_column("projects", "codebook_version")
     op.drop_table("turns")
-    op.drop_index(op.f("ix_source_annotations_import_batch_id"), table_name="source_annotations")
-    op.drop_index("ix_source_annotations_dialogue_id", table_name="source_annotations")
     op.drop_table("source_annotations")
     op.drop_table("import_chunks")
     op.drop_index("ix_dialogues_session_labels", table_name="dialogues", postgresql_using="gin")
     op.drop_index("ix_dialogues_search", table_name="dialogues", postgresql_using="gin")
     op.drop_index("ix_dialogues_project_id_id", table_name="dialogues")
-    op.drop_index(op.f("ix_dialogues_import_batch_id"), table_name="dialogues")
     op.drop_table("dialogues")
     op.drop_index(
         "uq_import_batches_same_file",
