@@ -16,11 +16,13 @@ from app.accounts.routes import router as accounts_router
 from app.admin.routes import router as admin_router
 from app.api.routes import router as api_router
 from app.auth.routes import router as auth_router
+from app.codebook.routes import api_router as codebook_api
+from app.codebook.routes import router as codebook_router
 from app.config import ROOT_DIR, Settings, get_settings
 from app.deps import ANON_COOKIE
-from app.errors import install_handlers
 from app.dialogues.routes import api_router as dialogues_api
 from app.dialogues.routes import router as dialogues_router
+from app.errors import install_handlers
 from app.imports.routes import api_router as imports_api
 from app.imports.routes import router as imports_router
 from app.middleware import BodySizeLimitMiddleware, SecurityHeadersMiddleware
@@ -76,8 +78,9 @@ def create_app(
     )
     install_handlers(app)
     app.mount("/static", StaticFiles(directory=ROOT_DIR / "static"), name="static")
-    routers = (auth_router, accounts_router, admin_router, projects_router, imports_router)
-    for router in (*routers, dialogues_router, api_router, imports_api, dialogues_api):
+    pages = (auth_router, accounts_router, admin_router, projects_router, imports_router)
+    api = (api_router, imports_api, dialogues_api, codebook_api)
+    for router in (*pages, dialogues_router, codebook_router, *api):
         app.include_router(router)
     _add_plain_routes(app)
     return app

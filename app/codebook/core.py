@@ -136,7 +136,12 @@ def snapshot(codebook: CodebookView) -> dict[str, Any]:
 async def record_version(
     db: AsyncSession, project: Project, actor_id: int | None, change: str
 ) -> int:
-    """Store the current codebook as the project's next version (the first is 1)."""
+    """Store the current codebook as the project's next version (the first is 1).
+
+    The project row is locked first, so concurrent changes (an edit, an import adding labels)
+    take turns instead of racing for the same version number.
+    """
+    await db.execute(select(Project.id).where(Project.id == project.id).with_for_update())
     latest = await db.scalar(
         select(func.max(CodebookVersion.version)).where(CodebookVersion.project_id == project.id)
     )
