@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -63,17 +64,32 @@ def _wants_json(request: Request) -> bool:
     return request.url.path.startswith("/api/")
 
 
-def error_response(request: Request, status: int, message: str | None = None) -> Response:
+def fill(message: str, params: Mapping[str, Any]) -> str:
+    """A message with its %(name)s placeholders filled (left as is if it has none)."""
+    if not params:
+        return message
+    try:
+        return message % params
+    except (KeyError, ValueError, TypeError):
+        return message
+
+
+def error_response(
+    request: Request,
+    status: int,
+    message: str | None = None,
+    params: Mapping[str, Any] | None = None,
+) -> Response:
     """JSON for the API, a fragment for htmx, a full page otherwise; login redirect for 401."""
     text = message or DEFAULT_MESSAGES.get(status, N_("Error."))
     if _wants_json(request):
-        return JSONResponse({"detail": text}, status_code=status)
+        return JSONResponse({"detail": fill(text, params or {})}, status_code=status)
     if status == 401:
         target = "/login?next=" + request.url.path
         if is_htmx(request):
             return Response(status_code=200, headers={"HX-Redirect": target})
         return RedirectResponse(target, status_code=303)
-    shown = translate(request, text)
+    shown = fill(translate(request, text), params or {})
     return render(
         request,
         "error.html",
@@ -86,7 +102,7 @@ def error_response(request: Request, status: int, message: str | None = None) ->
 def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(request: Request, exc: DomainError) -> Response:
-        return error_response(request, exc.status_code, exc.message)
+        return error_response(request, exc.status_code, exc.message, exc.params)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:

@@ -77,3 +77,13 @@ async def test_error_page_is_translated(client: httpx.AsyncClient, db: AsyncSess
     assert response.status_code == 403
     assert "只有管理员可以执行此操作。" in response.text
     assert 'lang="zh-Hans"' in response.text
+
+
+def test_messages_are_filled_with_their_parameters() -> None:
+    from app.errors import fill
+
+    assert fill("Label “%(label)s” is used (%(count)d).", {"label": "Fear", "count": 3}) == (
+        "Label “Fear” is used (3)."
+    )
+    assert fill("No placeholders.", {"slug": "x"}) == "No placeholders."
+    assert fill("100% sure", {"a": 1}) == "100% sure"  # a stray % leaves the text alone
