@@ -66,7 +66,7 @@ def _wants_json(request: Request) -> bool:
 
 def fill(message: str, params: Mapping[str, Any]) -> str:
     """A message with its %(name)s placeholders filled (left as is if it has none)."""
-    if not params:
+    if not params or "%(" not in message:
         return message
     try:
         return message % params
