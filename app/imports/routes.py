@@ -133,7 +133,9 @@ async def batch_progress(
 @api_router.get("/projects/{slug}/imports")
 async def api_list(db: SessionDep, access: ProjectAccess = LeadAccess) -> list[ImportOut]:
     """The project's imports, newest first (leads)."""
-    return [ImportOut.model_validate(b) for b, _ in await service.list_batches(db, access.project)]
+    return [
+        ImportOut.model_validate(b) for b, _, _ in await service.list_batches(db, access.project)
+    ]
 
 
 @api_router.post("/projects/{slug}/imports", status_code=202)

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.audit.service import record
 from app.errors import Conflict, NotFound
 from app.imports.schemas import ImportRequest
-from app.models import AnnotationSource, ImportBatch, Project
+from app.models import AnnotationSource, ImportBatch, Project, User
 
 RUNNING = ("queued", "validating", "writing")
 
@@ -92,15 +92,18 @@ async def defer_import(db: AsyncSession, batch: ImportBatch, actor_id: int | Non
     record(db, actor_id, "import.queue", "import_batch", batch.id, project_id=batch.project_id)
 
 
-async def list_batches(db: AsyncSession, project: Project) -> list[tuple[ImportBatch, str]]:
-    """The project's imports, newest first, with their source names."""
+async def list_batches(
+    db: AsyncSession, project: Project
+) -> list[tuple[ImportBatch, str, str | None]]:
+    """The project's imports, newest first, with their source names and who ran them."""
     query = (
-        select(ImportBatch, AnnotationSource.name)
+        select(ImportBatch, AnnotationSource.name, User.name)
         .join(AnnotationSource, AnnotationSource.id == ImportBatch.source_id)
+        .outerjoin(User, User.id == ImportBatch.created_by_id)
         .where(ImportBatch.project_id == project.id)
         .order_by(ImportBatch.id.desc())
     )
-    return [(b, s) for b, s in (await db.execute(query)).all()]
+    return [(b, s, u) for b, s, u in (await db.execute(query)).all()]
 
 
 async def get_batch(db: AsyncSession, project: Project, batch_id: int) -> tuple[ImportBatch, str]:

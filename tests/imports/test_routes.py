@@ -96,7 +96,8 @@ async def test_upload_runs_in_the_background_and_reports(site: Site) -> None:
     assert _rows(url, "SELECT count(*) FROM dialogues") == [(2,)]
     assert _rows(url, "SELECT count(*) FROM import_chunks") == [(0,)]  # the upload is discarded
     history = BeautifulSoup((await site.client.get("/projects/up/imports")).text, "html.parser")
-    assert history.select_one("tr[data-batch-id] td:nth-of-type(3)").get_text() == "sessions.json"  # type: ignore[union-attr]
+    cells = [td.get_text() for td in history.select("tr[data-batch-id] td")]
+    assert cells[1:8] == ["sessions.json", "sessions.json", "succeeded", "2", "4", "0", "Lead"]
 
 
 async def test_failed_import_lists_errors_on_its_page(site: Site) -> None:
