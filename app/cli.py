@@ -76,7 +76,7 @@ def run_with_db(settings: Settings, work: Callable[..., Awaitable[T]], url: str 
     try:
         return asyncio.run(main())
     except DomainError as exc:
-        fail(exc.message)
+        fail(str(exc))
     except ValidationError as exc:
         from app.forms import field_errors
 

@@ -18,13 +18,27 @@ from app.templating import is_htmx, render, translate
 log = logging.getLogger(__name__)
 
 
+def fill(message: str, params: Mapping[str, Any]) -> str:
+    """A message with its %(name)s placeholders filled (left as is if it has none)."""
+    if not params or "%(" not in message:
+        return message
+    try:
+        return message % params
+    except (KeyError, ValueError, TypeError):
+        return message
+
+
 class DomainError(Exception):
     status_code = 400
 
     def __init__(self, message: str, **params: Any) -> None:
-        super().__init__(message)
+        super().__init__(fill(message, params))  # str(exc): the English text, filled in
         self.message = message
         self.params = params
+
+    def shown(self, request: Request) -> str:
+        """The message in the viewer's language, filled in."""
+        return fill(translate(request, self.message), self.params)
 
 
 class NotFound(DomainError):
@@ -62,16 +76,6 @@ DEFAULT_MESSAGES = {
 
 def _wants_json(request: Request) -> bool:
     return request.url.path.startswith("/api/")
-
-
-def fill(message: str, params: Mapping[str, Any]) -> str:
-    """A message with its %(name)s placeholders filled (left as is if it has none)."""
-    if not params or "%(" not in message:
-        return message
-    try:
-        return message % params
-    except (KeyError, ValueError, TypeError):
-        return message
 
 
 def error_response(

@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 REAL_EN = ROOT.parent / "shared" / "datasets" / "psy-insight" / "en_data_version7.json"
 EMOTIONS = ["Anxiety", "Depression", "Sadness", "Anger", "Fear", "Neutral"]
 STRATEGIES = ["Question", "Restatement or Paraphrasing", "Reflection of Feelings", "Information"]
-WORDS = "I have been feeling tired and worried about work sleep family school friends".split()
+WORDS = ("I have been feeling tired and worried about work sleep family school friends").split()  # noqa: SIM905 (one readable sentence)
 
 
 def server_url() -> str:
@@ -167,8 +167,8 @@ async def _copy_turns(url: str, dialogues: int, turns: int) -> dict[str, Any]:
     ]
     conn = await asyncpg.connect(url)
     await conn.execute(
-        "CREATE TABLE copy_turns (LIKE turns INCLUDING DEFAULTS INCLUDING IDENTITY INCLUDING CONSTRAINTS "
-        "INCLUDING INDEXES)"
+        "CREATE TABLE copy_turns (LIKE turns INCLUDING DEFAULTS INCLUDING IDENTITY "
+        "INCLUDING CONSTRAINTS INCLUDING INDEXES)"
     )
     start = time.perf_counter()
     await conn.copy_records_to_table(

@@ -55,7 +55,7 @@ async def _run(url: str, path: Path, slug: str, request: ImportRequest) -> Impor
                 batch.sha256, batch.size_bytes = await asyncio.to_thread(file_digest, path)
                 await service.refuse_duplicate(db, batch, request.source)
             except DomainError as exc:
-                typer.secho(f"error: {exc.message}", err=True, fg="red")
+                typer.secho(f"error: {exc}", err=True, fg="red")
                 raise typer.Exit(1) from exc
             batch_id, size = batch.id, batch.size_bytes
         with Progress(

@@ -20,7 +20,7 @@ from app.imports.schemas import ImportOut, ImportRequest
 from app.models import ImportBatch, Role
 from app.projects.deps import RequireProjectRole
 from app.projects.service import ProjectAccess
-from app.templating import render, translate
+from app.templating import render
 
 router = APIRouter(dependencies=[Depends(csrf_protect)])
 api_router = APIRouter(prefix="/api/v1", dependencies=[Depends(csrf_protect)], tags=["v1"])
@@ -95,7 +95,7 @@ async def upload(
             )
     except DomainError as exc:
         batches = await service.list_batches(db, access.project)
-        context = _list_context(access, batches, error=translate(request, exc.message))
+        context = _list_context(access, batches, error=exc.shown(request))
         return render(request, "imports/list.html", context, status_code=exc.status_code)
     return RedirectResponse(f"/projects/{access.project.slug}/imports/{batch.id}", status_code=303)
 

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.service import record
 from app.errors import Conflict, NotFound
+from app.i18n import N_
 from app.imports.schemas import ImportRequest
 from app.models import AnnotationSource, ImportBatch, Project, User
 
@@ -71,11 +72,20 @@ async def refuse_duplicate(db: AsyncSession, batch: ImportBatch, source: str) ->
     )
     if earlier is None:
         return
-    when = earlier.created_at.strftime("%Y-%m-%d %H:%M")
-    state = "is being imported" if earlier.status in RUNNING else "was already imported"
+    message = (
+        N_("This file is being imported under source “%(source)s”: import #%(id)s “%(file)s”.")
+        if earlier.status in RUNNING
+        else N_(
+            "This file was already imported under source “%(source)s”: "
+            "import #%(id)s “%(file)s” of %(when)s."
+        )
+    )
     raise Conflict(
-        f"This file {state} under source '{source}': import #{earlier.id} "
-        f"'{earlier.file_name}' of {when}.",
+        message,
+        source=source,
+        id=earlier.id,
+        file=earlier.file_name,
+        when=earlier.created_at.strftime("%Y-%m-%d %H:%M"),
         earlier=earlier.id,
     )
 

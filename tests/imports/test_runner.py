@@ -123,7 +123,7 @@ async def test_reimport_under_the_same_source_is_refused_by_name(env: Env) -> No
     first = await env.run(data, source="people")
     assert first.status == "succeeded"
     with pytest.raises(
-        Conflict, match=rf"already imported under source 'people': import #{first.id}"
+        Conflict, match=rf"already imported under source “people”: import #{first.id} “file.json”"
     ):
         await env.run(data, source="people", name="renamed.json")
     assert await env.counts() == (1, 2, 8)  # 4 session values, 2 per turn
