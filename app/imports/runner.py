@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import logging
+import tempfile
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.service import record
@@ -26,7 +28,8 @@ from app.formats.model import Dialogue
 from app.formats.reader import DialogueReader, ReadOptions
 from app.i18n import N_
 from app.imports.progress import CountingFile, Listener, Progress
-from app.imports.writer import ChunkWriter, fingerprint
+from app.imports.spool import ANNOTATION_COLUMNS, DIALOGUE_COLUMNS, TURN_COLUMNS, Spool
+from app.imports.writer import fingerprint, merge_labels, session_labels
 from app.models import (
     AnnotationSource,
     CodebookLabel,
@@ -51,8 +54,9 @@ class Plan:
 
     format: str | None = None
     errors: list[dict[str, Any]] = field(default_factory=list)
-    fingerprints: dict[str, bytes] = field(default_factory=dict)
-    matched: dict[str, tuple[int, dict[str, Any]]] = field(default_factory=dict)
+    seen: set[str] = field(default_factory=set)
+    # dialogues already in the project that get this source's values: id -> session labels
+    matched: dict[int, dict[str, list[str]]] = field(default_factory=dict)
     new_labels: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def error(self, code: str, message: str, **where: Any) -> None:
@@ -74,6 +78,21 @@ def record_error(err: RecordError) -> dict[str, Any]:
 
 def _take(items: Iterator[Any], n: int) -> list[Any]:
     return list(itertools.islice(items, n))
+
+
+def _write_rows(
+    spool: Spool, new: list[tuple[Dialogue, int]], matched: list[tuple[Dialogue, int]]
+) -> None:
+    for dialogue, dialogue_id in new:
+        spool.add_new(dialogue, dialogue_id)
+    for dialogue, dialogue_id in matched:
+        spool.add_values(dialogue, dialogue_id)
+        spool.counts.dialogues_matched += 1
+
+
+def canonical_map(cb: codebook.CodebookView) -> dict[str, dict[str, str]]:
+    """Alias spelling -> label value, per dimension."""
+    return {d.key: {a: lb.value for lb in d.labels for a in lb.aliases} for d in cb.dimensions}
 
 
 class Job:
@@ -98,17 +117,20 @@ class Job:
         )
         await self.progress.update(status="validating", started_at=now(), force=True)
         try:
-            plan = await self._validate(path, options, project, source)
-            if plan.errors:
-                return await self._finish(
-                    "failed", plan, message=N_("The file has errors; nothing was imported.")
-                )
-            return await self._write(path, options, plan, project, source, cb)
+            with tempfile.TemporaryDirectory(prefix=f"import-{self.batch_id}-") as tmp:
+                spool = Spool(Path(tmp), project.id, source.id, self.batch_id, canonical_map(cb))
+                try:
+                    plan = await self._validate(path, options, project, source, spool)
+                finally:
+                    spool.close()
+                if plan.errors:
+                    message = N_("The file has errors; nothing was imported.")
+                    return await self._finish("failed", plan, message=message)
+                return await self._write(plan, project, cb, spool)
         except Exception:
             log.exception("import %s crashed", self.batch_id)
-            await self._finish(
-                "failed", Plan(), message=N_("The import failed on our side; nothing was imported.")
-            )
+            message = N_("The import failed on our side; nothing was imported.")
+            await self._finish("failed", Plan(), message=message)
             raise
 
     async def _load(self, db: AsyncSession) -> tuple[ImportBatch, Project, AnnotationSource]:
@@ -149,93 +171,127 @@ class Job:
                 yield chunk
 
     async def _validate(
-        self, path: Path, options: ReadOptions, project: Project, source: AnnotationSource
+        self,
+        path: Path,
+        options: ReadOptions,
+        project: Project,
+        source: AnnotationSource,
+        spool: Spool,
     ) -> Plan:
+        """Check every record; while the file is clean, stage its rows for the write."""
         plan = Plan()
         async for chunk in self._chunks(path, options, plan):
+            valid = []
             for item in chunk:
                 if isinstance(item, list):
                     for err in item:
                         plan.error(**record_error(err))
                     continue
-                if item.external_id in plan.fingerprints:
+                if item.external_id in plan.seen:
                     plan.error(
                         "duplicate_dialog_id",
                         f"dialog_id {item.external_id!r} appears twice in the file",
                         dialog_id=item.external_id,
                         path="dialog_id",
                     )
-                plan.fingerprints[item.external_id] = fingerprint(item)
-        if not plan.errors:
-            await self._match_existing(plan, project, source)
+                plan.seen.add(item.external_id)
+                valid.append(item)
+            if valid and not plan.errors:
+                await self._stage(valid, plan, project, source, spool)
         return plan
 
-    async def _match_existing(self, plan: Plan, project: Project, source: AnnotationSource) -> None:
-        """Dialogues already in the project get this source's labels, if their turns agree."""
-        ids = list(plan.fingerprints)
-        async with self.database.sessionmaker() as db:
-            for start in range(0, len(ids), 5000):
-                part = ids[start : start + 5000]
-                rows = await db.execute(
-                    select(
-                        DialogueRow.id,
-                        DialogueRow.external_id,
-                        DialogueRow.fingerprint,
-                        DialogueRow.session_labels,
-                    ).where(DialogueRow.project_id == project.id, DialogueRow.external_id.in_(part))
-                )
-                for did, ext, fp, labels in rows:
-                    if fp != plan.fingerprints[ext]:
-                        plan.error(
-                            "different_dialogue",
-                            f"dialog_id {ext!r} already exists in the project with different turns",
-                            dialog_id=ext,
-                        )
-                    plan.matched[ext] = (did, labels)
-            if plan.matched:
-                labelled = await db.scalars(
-                    select(DialogueRow.external_id).where(
-                        DialogueRow.id.in_([v[0] for v in plan.matched.values()]),
-                        select(SourceAnnotation.id)
-                        .where(
-                            SourceAnnotation.dialogue_id == DialogueRow.id,
-                            SourceAnnotation.source_id == source.id,
-                        )
-                        .exists(),
-                    )
-                )
-                for ext in labelled:
-                    plan.error(
-                        "already_labelled",
-                        f"dialog_id {ext!r} already has labels from source {source.name!r}",
-                        dialog_id=ext,
-                    )
-
-    async def _write(
+    async def _stage(
         self,
-        path: Path,
-        options: ReadOptions,
+        dialogues: list[Dialogue],
         plan: Plan,
         project: Project,
         source: AnnotationSource,
-        cb: codebook.CodebookView,
+        spool: Spool,
+    ) -> None:
+        """Match a chunk against the project, give new dialogues ids, write their rows."""
+        has_source = (
+            select(SourceAnnotation.id)
+            .where(
+                SourceAnnotation.dialogue_id == DialogueRow.id,
+                SourceAnnotation.source_id == source.id,
+            )
+            .exists()
+        )
+        async with self.database.sessionmaker() as db:
+            rows = await db.execute(
+                select(
+                    DialogueRow.id,
+                    DialogueRow.external_id,
+                    DialogueRow.fingerprint,
+                    DialogueRow.session_labels,
+                    has_source,
+                ).where(
+                    DialogueRow.project_id == project.id,
+                    DialogueRow.external_id.in_([d.external_id for d in dialogues]),
+                )
+            )
+            existing = {ext: (did, fp, labels, used) for did, ext, fp, labels, used in rows}
+            new = [d for d in dialogues if d.external_id not in existing]
+            ids = list(
+                await db.scalars(
+                    text(
+                        "SELECT nextval(pg_get_serial_sequence('dialogues', 'id')) "
+                        "FROM generate_series(1, :n)"
+                    ),
+                    {"n": len(new)},
+                )
+            )
+        matched = []
+        for d in dialogues:
+            if d.external_id not in existing:
+                continue
+            did, fp, labels, used = existing[d.external_id]
+            if fp != fingerprint(d):
+                plan.error(
+                    "different_dialogue",
+                    f"dialog_id {d.external_id!r} already exists in the project "
+                    "with different turns",
+                    dialog_id=d.external_id,
+                )
+            elif used:
+                plan.error(
+                    "already_labelled",
+                    f"dialog_id {d.external_id!r} already has labels from source {source.name!r}",
+                    dialog_id=d.external_id,
+                )
+            else:
+                merged = merge_labels(labels, session_labels(d.annotations, spool.canonical))
+                plan.matched[did] = merged
+                matched.append((d, did))
+        if not plan.errors:
+            await asyncio.to_thread(_write_rows, spool, list(zip(new, ids, strict=True)), matched)
+
+    async def _write(
+        self, plan: Plan, project: Project, cb: codebook.CodebookView, spool: Spool
     ) -> ImportBatch:
-        await self.progress.update(status="writing", bytes_done=0, records_done=0, force=True)
+        """Stream the staged rows into the tables in one transaction."""
+        await self.progress.update(status="writing", force=True)
         async with self.database.sessionmaker() as db, db.begin():
             if plan.new_labels:
                 await self._add_labels(db, project, cb, plan.new_labels)
-                cb = await codebook.load(db, project)
-            canonical = {
-                d.key: {a: label.value for label in d.labels for a in label.aliases}
-                for d in cb.dimensions
-            }
-            writer = ChunkWriter(db, project.id, source.id, self.batch_id, plan.matched, canonical)
-            options = replace(options, collect_new_labels=False, vocabulary=codebook.vocabulary(cb))
-            async for chunk in self._chunks(path, options, plan):
-                await writer.write([d for d in chunk if isinstance(d, Dialogue)])
-            if plan.errors:  # the file changed between the two passes
-                raise RuntimeError(f"second pass found errors: {plan.errors[:3]}")
-            c = writer.counts
+            driver = (await (await db.connection()).get_raw_connection()).driver_connection
+            assert driver is not None
+            for table, columns in (
+                ("dialogues", DIALOGUE_COLUMNS),
+                ("turns", TURN_COLUMNS),
+                ("source_annotations", ANNOTATION_COLUMNS),
+            ):
+                await driver.copy_to_table(
+                    table, source=spool.path(table), columns=list(columns), format="text"
+                )
+            if plan.matched:
+                await driver.execute(
+                    "UPDATE dialogues SET session_labels = v.s::jsonb "
+                    "FROM unnest($1::bigint[], $2::text[]) AS v(i, s) WHERE dialogues.id = v.i",
+                    list(plan.matched),
+                    [json.dumps(v) for v in plan.matched.values()],
+                )
+            c = spool.counts
             values = {
                 "status": "succeeded",
                 "format": plan.format,
