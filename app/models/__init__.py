@@ -1,5 +1,6 @@
 """The ORM tables, one shared package."""
 
+from app.models.annotation import Annotation, AnnotationChange, Assignment, TurnNote
 from app.models.audit import AuditEvent
 from app.models.base import Base
 from app.models.codebook import CodebookDimension, CodebookLabel, CodebookVersion
@@ -15,8 +16,11 @@ from app.models.project import Project, ProjectMembership, Role
 from app.models.user import ApiToken, Invitation, LoginAttempt, User, UserSession
 
 __all__ = [
+    "Annotation",
+    "AnnotationChange",
     "AnnotationSource",
     "ApiToken",
+    "Assignment",
     "AuditEvent",
     "Base",
     "CodebookDimension",
@@ -32,6 +36,7 @@ __all__ = [
     "Role",
     "SourceAnnotation",
     "Turn",
+    "TurnNote",
     "User",
     "UserSession",
 ]

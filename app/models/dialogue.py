@@ -104,6 +104,7 @@ class Dialogue(CreatedAt, Base):
         Index("ix_dialogues_session_labels", "session_labels", postgresql_using="gin"),
         Index("ix_dialogues_search", "search", postgresql_using="gin"),
         Index("ix_dialogues_project_id_id", "project_id", "id"),
+        Index("ix_dialogues_project_coverage", "project_id", "assigned_count", "id"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
@@ -121,6 +122,8 @@ class Dialogue(CreatedAt, Base):
     # Session labels of every source, {dimension: [labels]}: what list filters match on.
     session_labels: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict, server_default="{}")
     search: Mapped[str] = mapped_column(TSVECTOR)
+    # Live (not skipped) assignments: "next dialogue" hands out the least covered first.
+    assigned_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class Turn(Base):

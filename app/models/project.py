@@ -22,7 +22,10 @@ ROLE_CHECK = "role IN (" + ", ".join(f"'{r.value}'" for r in Role) + ")"
 
 class Project(CreatedAt, Base):
     __tablename__ = "projects"
-    __table_args__ = (CheckConstraint("slug ~ '^[a-z0-9][a-z0-9-]{1,62}$'", name="slug_format"),)
+    __table_args__ = (
+        CheckConstraint("slug ~ '^[a-z0-9][a-z0-9-]{1,62}$'", name="slug_format"),
+        CheckConstraint("overlap BETWEEN 1 AND 50", name="overlap_range"),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     slug: Mapped[str] = mapped_column(unique=True)
@@ -30,6 +33,9 @@ class Project(CreatedAt, Base):
     description: Mapped[str] = mapped_column(default="", server_default="")
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     codebook_version: Mapped[int] = mapped_column(default=1, server_default="1")
+    overlap: Mapped[int] = mapped_column(default=2, server_default="2")
+    # The named source whose labels the workspace shows as suggestions (None: hidden).
+    suggestion_source: Mapped[str | None]
 
 
 class ProjectMembership(CreatedAt, Base):
