@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -126,7 +127,14 @@ def serve(
     app = create_app(settings, database_url=url, run_worker=worker)
     h, p = host or settings.host, port or settings.port
     typer.echo(f"serving on http://{h}:{p}", err=True)
+    # uvicorn shuts down gracefully on SIGTERM, then re-raises it to the handler found at start;
+    # this one exits normally, so exit hooks run and the embedded PostgreSQL stops too.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     uvicorn.run(app, host=h, port=p, log_level="info", proxy_headers=True)
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 async def _first_start(db: AsyncSession) -> int | None:

@@ -147,3 +147,39 @@ def test_first_start_loads_the_demo_dialogues_with_two_sources(served: Served) -
         ).fetchall()
     assert per_language == [("en", 4), ("zh", 4)]
     assert sources == [("demo-import", 8), ("model-draft", 8)]
+
+
+def test_sigterm_stops_the_embedded_postgresql_too(tmp_path: Path) -> None:
+    import psutil
+
+    data_dir = tmp_path / "data"
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "app", "serve", "--port", str(port), "--no-worker"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=embedded_env(data_dir),
+        cwd=ROOT_DIR,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    pgdata = str((data_dir / "pg").resolve())
+
+    def postgres_running() -> bool:
+        for proc in psutil.process_iter(["name", "cmdline"]):
+            if proc.info["name"] == "postgres" and pgdata in " ".join(proc.info["cmdline"] or []):
+                return True
+        return False
+
+    assert postgres_running()
+    process.terminate()
+    process.wait(timeout=30)
+    deadline = time.monotonic() + 10
+    while postgres_running() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not postgres_running()
