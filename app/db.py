@@ -34,7 +34,8 @@ def resolve_database_url(settings: Settings) -> str:
     return embedded_url(settings.resolved_data_dir())
 
 
-def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
+def make_engine(url: str, *, pool_size: int = 20) -> AsyncEngine:
+    """Connections are held for a whole request; 20 (+10) keeps bursts from opening new ones."""
     return create_async_engine(
         asyncpg_url(url), pool_size=pool_size, max_overflow=10, pool_pre_ping=True
     )

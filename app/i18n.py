@@ -21,6 +21,8 @@ def N_(message: str) -> str:  # noqa: N802 (the gettext convention)
 
 # Words the templates translate through a variable, listed so extraction finds them.
 ROLE_NAMES = (N_("lead"), N_("annotator"), N_("reviewer"), N_("exporter"))
+NOTE_FLAGS = (N_("unclear"), N_("risk"))
+ASSIGNMENT_STATUSES = (N_("assigned"), N_("in_progress"), N_("submitted"), N_("skipped"))
 IMPORT_STATUSES = (
     N_("queued"),
     N_("validating"),

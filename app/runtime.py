@@ -19,7 +19,7 @@ class Database:
 _current: Database | None = None
 
 
-def init_database(url: str, *, pool_size: int = 10) -> Database:
+def init_database(url: str, *, pool_size: int = 20) -> Database:
     global _current
     engine = make_engine(url, pool_size=pool_size)
     _current = Database(url=url, engine=engine, sessionmaker=make_sessionmaker(engine))

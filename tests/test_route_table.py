@@ -64,6 +64,9 @@ def test_every_project_route_checks_the_role(app: FastAPI) -> None:
 
 LEAD = frozenset({Role.lead})
 BROWSE = frozenset({Role.lead, Role.reviewer, Role.exporter})
+ANNOTATOR = frozenset({Role.annotator})
+REVIEW = frozenset({Role.lead, Role.reviewer})
+WORKSPACE = frozenset({Role.annotator, Role.lead, Role.reviewer})  # writes: its annotator only
 ANY_MEMBER: frozenset[Role] = frozenset()
 # The declared policy: a new project route must be added here with the roles it needs.
 POLICY = {
@@ -90,6 +93,24 @@ POLICY = {
     ("POST", "/projects/{slug}/codebook/dimensions/{key}/labels/{label_id}"): LEAD,
     ("POST", "/projects/{slug}/codebook/dimensions/{key}/labels/{label_id}/delete"): LEAD,
     ("POST", "/projects/{slug}/codebook/dimensions/{key}/merge"): LEAD,
+    ("GET", "/projects/{slug}/annotate"): ANNOTATOR,
+    ("GET", "/projects/{slug}/dialogues/{dialogue_id}/history/{position}"): REVIEW,
+    ("POST", "/projects/{slug}/annotate/next"): ANNOTATOR,
+    ("GET", "/projects/{slug}/annotate/{assignment_id}"): WORKSPACE,
+    ("POST", "/api/v1/projects/{slug}/assignments/next"): ANNOTATOR,
+    ("GET", "/api/v1/projects/{slug}/assignments/{assignment_id}"): WORKSPACE,
+    ("POST", "/api/v1/projects/{slug}/assignments/{assignment_id}/values"): WORKSPACE,
+    ("POST", "/api/v1/projects/{slug}/assignments/{assignment_id}/submit"): WORKSPACE,
+    ("POST", "/api/v1/projects/{slug}/assignments/{assignment_id}/skip"): WORKSPACE,
+    ("POST", "/api/v1/projects/{slug}/assignments/{assignment_id}/time"): WORKSPACE,
+    ("POST", "/api/v1/projects/{slug}/assignments/{assignment_id}/notes"): WORKSPACE,
+    ("GET", "/projects/{slug}/assignments"): LEAD,
+    ("POST", "/projects/{slug}/assignments"): LEAD,
+    ("POST", "/projects/{slug}/assignments/{assignment_id}/unassign"): LEAD,
+    ("POST", "/projects/{slug}/assignments/{assignment_id}/reopen"): LEAD,
+    ("POST", "/api/v1/projects/{slug}/assignments"): LEAD,
+    ("POST", "/api/v1/projects/{slug}/assignments/{assignment_id}/reopen"): LEAD,
+    ("POST", "/api/v1/projects/{slug}/assignments/{assignment_id}/unassign"): LEAD,
     ("GET", "/projects/{slug}/imports"): LEAD,
     ("POST", "/projects/{slug}/imports"): LEAD,
     ("GET", "/projects/{slug}/imports/{batch_id}"): LEAD,

@@ -162,3 +162,44 @@ async def record_version(
     )
     await db.flush()
     return version
+
+
+@dataclass(frozen=True)
+class DimensionRule:
+    """What a saved value of one dimension must satisfy."""
+
+    key: str
+    scope: str
+    speaker: str
+    kind: str
+    max_labels: int | None
+    required: bool
+    values: frozenset[str]
+
+
+_RULES: dict[tuple[str, int, int], dict[str, DimensionRule]] = {}
+
+
+async def rules(db: AsyncSession, project: Project) -> dict[str, DimensionRule]:
+    """The codebook's validation rules, cached per project and codebook version.
+
+    Every codebook change bumps the version, so a cached entry is never stale; saves (the hot
+    path of annotation) then skip reloading the codebook.
+    """
+    database = str(db.get_bind().engine.url)  # several databases may share a process (tests)
+    key = (database, project.id, project.codebook_version)
+    found = _RULES.get(key)
+    if found is None:
+        cb = await load(db, project)
+        found = {
+            d.key: DimensionRule(
+                d.key, d.dimension.scope, d.dimension.speaker, d.dimension.kind,
+                d.dimension.max_labels, d.dimension.required,
+                frozenset(label.value for label in d.labels),
+            )
+            for d in cb.dimensions
+        }  # fmt: skip
+        if len(_RULES) > 256:
+            _RULES.clear()
+        _RULES[key] = found
+    return found

@@ -69,7 +69,12 @@ def _settings_page(
     request: Request, access: ProjectAccess, status_code: int = 200, **extra: Any
 ) -> Response:
     p = access.project
-    values = {"name": p.name, "description": p.description}
+    values = {
+        "name": p.name,
+        "description": p.description,
+        "overlap": p.overlap,
+        "suggestion_source": p.suggestion_source or "",
+    }
     context: dict[str, Any] = {"access": access, "values": values, "errors": {}, **extra}
     return render(request, "projects/settings.html", context, status_code=status_code)
 
@@ -87,7 +92,11 @@ async def update_settings(
     data, values, errors = await read_form(request, ProjectUpdate)
     if data is None:
         return _settings_page(request, access, 422, values=values, errors=_shown(request, errors))
-    await service.update_project(db, user.id, access.project, data)
+    try:
+        await service.update_project(db, user.id, access.project, data)
+    except DomainError as exc:
+        errors = {"suggestion_source": exc.shown(request)}
+        return _settings_page(request, access, 422, values=values, errors=errors)
     return RedirectResponse(f"/projects/{access.project.slug}/settings?saved=1", status_code=303)
 
 

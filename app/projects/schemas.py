@@ -40,9 +40,25 @@ class ProjectCreate(BaseModel):
     description: Description = ""
 
 
+def _overlap(value: str | int) -> int:
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise ValueError("Enter a whole number from 1 to 50.") from None
+    if not 1 <= number <= 50:
+        raise ValueError("Enter a whole number from 1 to 50.")
+    return number
+
+
+def _optional(value: str | None) -> str | None:
+    return (value or "").strip() or None
+
+
 class ProjectUpdate(BaseModel):
     name: ProjectName
     description: Description = ""
+    overlap: Annotated[int, BeforeValidator(_overlap)] = 2
+    suggestion_source: Annotated[str | None, BeforeValidator(_optional)] = None
 
 
 def _roles(values: object) -> list[Role]:

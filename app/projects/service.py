@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.audit.service import record
 from app.codebook.core import seed_default
 from app.errors import Conflict, Invalid, NotFound
-from app.models import Project, ProjectMembership, Role, User
+from app.models import AnnotationSource, Project, ProjectMembership, Role, User
 from app.projects.schemas import MemberOut, ProjectCreate, ProjectUpdate
 
 
@@ -80,8 +80,19 @@ async def create_project(
 async def update_project(
     db: AsyncSession, actor_id: int, project: Project, data: ProjectUpdate
 ) -> None:
+    if data.suggestion_source is not None:
+        known = await db.scalar(
+            select(AnnotationSource.id).where(
+                AnnotationSource.project_id == project.id,
+                AnnotationSource.name == data.suggestion_source,
+            )
+        )
+        if known is None:
+            raise Invalid("No source with this name in the project.")
     project.name = data.name
     project.description = data.description
+    project.overlap = data.overlap
+    project.suggestion_source = data.suggestion_source
     record(db, actor_id, "project.update", "project", project.slug, project_id=project.id)
 
 

@@ -7,6 +7,7 @@ import re
 import pytest
 from playwright.async_api import Page, expect
 
+from app.i18n import gettext_for
 from tests.e2e.accounts import (
     ADMIN_EMAIL,
     ADMIN_NAME,
@@ -101,7 +102,18 @@ async def test_main_flow_in_chinese(ui: BrowserSession) -> None:
     await expect(page.get_by_role("heading", level=1)).to_have_text(PROJECT_NAME)
     project_nav = page.get_by_role("navigation", name="项目")
     await expect(project_nav.get_by_role("link")).to_have_text(
-        ["概览", "对话", "编码手册", "导入", "成员", "设置"]
+        [
+            gettext_for("zh", t)
+            for t in (
+                "Overview",
+                "Dialogues",
+                "Codebook",
+                "Assignments",
+                "Imports",
+                "Members",
+                "Settings",
+            )
+        ]
     )
     await expect(page.locator("p.description")).to_have_text("用于端到端测试的项目。")
     await expect(page.locator(".badge")).to_have_text(["项目负责人"])

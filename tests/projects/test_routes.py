@@ -211,3 +211,29 @@ async def test_hostile_text_is_escaped(
         assert not soup.select("img"), path
         assert not soup.select("[onerror]"), path
         assert hostile in soup.get_text(), path
+
+
+async def test_overlap_and_suggestion_source_settings(
+    client: httpx.AsyncClient, db: AsyncSession
+) -> None:
+    from app.models import AnnotationSource
+
+    lead = await make_user(db)
+    project = await make_project(db, lead=lead)
+    db.add(AnnotationSource(project_id=project.id, name="model-draft"))
+    await db.flush()
+    token = await login(client, lead)
+    url = f"/projects/{project.slug}/settings"
+    base = {"name": project.name, "csrf_token": token}
+    ok = await client.post(url, data={**base, "overlap": "3", "suggestion_source": "model-draft"})
+    assert ok.status_code == 303
+    await db.refresh(project)
+    assert (project.overlap, project.suggestion_source) == (3, "model-draft")
+    zero = await client.post(url, data={**base, "overlap": "0"})
+    assert zero.status_code == 422
+    assert "from 1 to 50" in zero.text
+    unknown = await client.post(url, data={**base, "overlap": "2", "suggestion_source": "nope"})
+    assert unknown.status_code == 422
+    assert "No source with this name" in unknown.text
+    await db.refresh(project)
+    assert (project.overlap, project.suggestion_source) == (3, "model-draft")

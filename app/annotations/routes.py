@@ -1,0 +1,151 @@
+"""The annotation workspace: the annotator's queue and screen, and the JSON API it saves to."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+
+from app.annotations import service
+from app.annotations.deps import Readable, Writable
+from app.annotations.schemas import NoteCreate, SavedValue, SkipRequest, TimeReport, ValueChange
+from app.assignments import service as assignments
+from app.deps import CurrentUser, SessionDep, csrf_protect
+from app.models import Role
+from app.projects.deps import RequireProjectRole
+from app.projects.service import ProjectAccess
+from app.templating import render
+
+router = APIRouter(dependencies=[Depends(csrf_protect)])
+api_router = APIRouter(prefix="/api/v1", dependencies=[Depends(csrf_protect)], tags=["v1"])
+Annotator = Depends(RequireProjectRole(Role.annotator))
+
+
+@router.get("/projects/{slug}/annotate")
+async def home(
+    request: Request, db: SessionDep, user: CurrentUser, access: ProjectAccess = Annotator
+) -> Response:
+    """An annotator's queue and progress, and the "next dialogue" button."""
+    items = await assignments.queue(db, access.project, user)
+    counts = {s: sum(i.assignment.status == s for i in items) for s in
+              ("assigned", "in_progress", "submitted", "skipped")}  # fmt: skip
+    can_next = await assignments.has_work(db, access.project, user)
+    context = {"access": access, "queue": items, "progress": counts, "can_next": can_next}
+    return render(request, "annotate/home.html", context)
+
+
+@router.post("/projects/{slug}/annotate/next")
+async def next_dialogue(
+    request: Request, db: SessionDep, user: CurrentUser, access: ProjectAccess = Annotator
+) -> Response:
+    """Open unfinished work, or take a new dialogue that still needs annotators."""
+    assignment = await assignments.next_for(db, access.project, user)
+    slug = access.project.slug
+    if assignment is None:
+        return RedirectResponse(f"/projects/{slug}/annotate?none=1", status_code=303)
+    return RedirectResponse(f"/projects/{slug}/annotate/{assignment.id}", status_code=303)
+
+
+@router.get("/projects/{slug}/annotate/{assignment_id}")
+async def screen(request: Request, found: Readable, db: SessionDep) -> Response:
+    """The workspace for one dialogue (read-only for leads, reviewers and after submit)."""
+    ws = await service.workspace(db, found.access.project, found.assignment)
+    ws["read_only"] = ws["read_only"] or not found.is_owner
+    context = {"access": found.access, "ws": ws}
+    return render(request, "annotate/screen.html", context)
+
+
+@api_router.post("/projects/{slug}/assignments/next")
+async def api_next(
+    db: SessionDep, user: CurrentUser, access: ProjectAccess = Annotator
+) -> Response:
+    """Like the button: open work first, else a new dialogue; 204 when nothing is left."""
+    assignment = await assignments.next_for(db, access.project, user)
+    if assignment is None:
+        return Response(status_code=204)
+    return JSONResponse(await service.workspace(db, access.project, assignment))
+
+
+@api_router.get("/projects/{slug}/assignments/{assignment_id}")
+async def api_workspace(found: Readable, db: SessionDep) -> dict[str, Any]:
+    """The assignment, its dialogue, the codebook, the values with their versions."""
+    ws = await service.workspace(db, found.access.project, found.assignment)
+    ws["read_only"] = ws["read_only"] or not found.is_owner
+    return ws
+
+
+@api_router.post("/projects/{slug}/assignments/{assignment_id}/values")
+async def api_save(
+    change: ValueChange, found: Writable, db: SessionDep, user: CurrentUser
+) -> Response:
+    """Save one value: idempotent by change id; 409 with the current value when stale."""
+    try:
+        saved: SavedValue = await service.save_value(
+            db, found.access.project, found.assignment, user.id, change
+        )
+    except service.StaleValue as exc:
+        await db.rollback()
+        body = {"detail": str(exc), "current": exc.current}
+        return JSONResponse(body, status_code=409)
+    return JSONResponse(saved.model_dump(mode="json"))
+
+
+@api_router.post("/projects/{slug}/assignments/{assignment_id}/submit")
+async def api_submit(found: Writable, db: SessionDep, user: CurrentUser) -> Response:
+    """Submit; 422 lists the missing required values."""
+    try:
+        await service.submit(db, found.access.project, found.assignment, user.id)
+    except service.Incomplete as exc:
+        await db.rollback()
+        return JSONResponse({"detail": str(exc), "missing": exc.missing}, status_code=422)
+    return JSONResponse({"status": "submitted"})
+
+
+@api_router.post("/projects/{slug}/assignments/{assignment_id}/skip")
+async def api_skip(
+    body: SkipRequest, found: Writable, db: SessionDep, user: CurrentUser
+) -> dict[str, str]:
+    """Pass on a dialogue with a reason; it goes back to the pool."""
+    await assignments.skip(db, user, found.assignment, body.reason)
+    return {"status": "skipped"}
+
+
+@api_router.post("/projects/{slug}/assignments/{assignment_id}/time", status_code=204)
+async def api_time(body: TimeReport, found: Writable, db: SessionDep) -> Response:
+    """Time spent in the workspace since the last report."""
+    await assignments.add_time(db, found.assignment, body.seconds)
+    return Response(status_code=204)
+
+
+@api_router.post("/projects/{slug}/assignments/{assignment_id}/notes")
+async def api_note(
+    body: NoteCreate, found: Writable, db: SessionDep, user: CurrentUser
+) -> dict[str, Any]:
+    """Flag or comment a turn."""
+    note = await service.add_note(db, found.assignment, user.id, body)
+    return {"id": note.id, "position": note.position, "kind": note.kind, "flag": note.flag,
+            "text": note.text}  # fmt: skip
+
+
+@router.get("/projects/{slug}/dialogues/{dialogue_id}/history/{position}")
+async def turn_history(
+    request: Request,
+    dialogue_id: int,
+    position: int,
+    db: SessionDep,
+    access: ProjectAccess = Depends(RequireProjectRole(Role.lead, Role.reviewer)),
+) -> Response:
+    """Who changed what on one turn (position -1: the session), and its flags and comments."""
+    from app.dialogues.service import get_dialogue
+
+    dialogue = await get_dialogue(db, access.project, dialogue_id)
+    context = {
+        "access": access,
+        "dialogue": dialogue,
+        "position": position,
+        "changes": await service.history(db, dialogue.id, position),
+        "notes": await service.notes(db, dialogue.id, position),
+        "names": await service.annotator_names(db, dialogue.id),
+    }
+    return render(request, "annotate/history.html", context, block="history")

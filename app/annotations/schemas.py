@@ -1,0 +1,56 @@
+"""Saving values and notes: what the workspace and the API send."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Literal
+
+from pydantic import BaseModel, Field, model_validator
+
+MAX_TEXT = 20_000
+
+
+class ValueChange(BaseModel):
+    """One change of one value; `base_version` is the version it was made on (0: none yet)."""
+
+    change_id: uuid.UUID
+    position: int = Field(ge=-1)
+    dimension: str = Field(min_length=1, max_length=40)
+    labels: list[str] | None = Field(default=None, max_length=50)
+    text: str | None = Field(default=None, max_length=MAX_TEXT)
+    base_version: int = Field(ge=0)
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> ValueChange:
+        if (self.labels is None) == (self.text is None):
+            raise ValueError("Give either labels or text.")
+        return self
+
+
+class SavedValue(BaseModel):
+    change_id: uuid.UUID
+    position: int
+    dimension: str
+    labels: list[str] | None
+    text: str | None
+    version: int
+
+
+class TimeReport(BaseModel):
+    seconds: int = Field(ge=0, le=3600)
+
+
+class SkipRequest(BaseModel):
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class NoteCreate(BaseModel):
+    position: int = Field(ge=-1)
+    kind: Literal["flag", "comment"]
+    flag: Literal["unclear", "risk", ""] = ""
+    text: str = Field(default="", max_length=5000)
+
+
+class AssignRequest(BaseModel):
+    user_id: int
+    dialogue_ids: list[int] = Field(min_length=1, max_length=10_000)

@@ -1,0 +1,347 @@
+"""Annotating: the workspace's data, saving values (idempotent, versioned), submit, notes.
+
+A save names the change's client-generated id and the version it was made on. A retried save
+returns the first answer; a save made on an older version than the stored one is refused with
+the current value (409), so two editors never overwrite each other silently.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.annotations.schemas import NoteCreate, SavedValue, ValueChange
+from app.audit.service import record as audit
+from app.auth.service import now
+from app.codebook import core as codebook
+from app.codebook.core import CodebookView, DimensionRule, DimensionView
+from app.errors import Conflict, DomainError, Invalid
+from app.i18n import N_
+from app.models import Annotation as Value
+from app.models import AnnotationChange as Change
+from app.models import (
+    AnnotationSource,
+    Assignment,
+    Dialogue,
+    Project,
+    SourceAnnotation,
+    Turn,
+    TurnNote,
+)
+
+SESSION = -1
+READ_ONLY = ("submitted", "skipped")
+
+
+class StaleValue(Conflict):
+    """The value changed since the editor loaded it; carries the current value."""
+
+    def __init__(self, current: dict[str, Any]) -> None:
+        super().__init__(N_("This value was changed elsewhere since you loaded it."))
+        self.current = current
+
+
+class Incomplete(DomainError):
+    status_code = 422
+
+    def __init__(self, missing: list[dict[str, Any]]) -> None:
+        super().__init__(N_("Some required values are missing."), count=len(missing))
+        self.missing = missing
+
+
+async def _turns(db: AsyncSession, dialogue_id: int) -> list[Turn]:
+    rows = await db.scalars(
+        select(Turn).where(Turn.dialogue_id == dialogue_id).order_by(Turn.position)
+    )
+    return list(rows)
+
+
+def _applies(dim: DimensionView, speaker: str | None) -> bool:
+    """Session dimensions for the session (speaker None); turn ones for their speaker."""
+    if speaker is None:
+        return dim.dimension.scope == "session"
+    return dim.dimension.scope == "turn" and dim.dimension.speaker in ("any", speaker)
+
+
+def _dimension_json(d: DimensionView) -> dict[str, Any]:
+    dim = d.dimension
+    return {
+        "key": dim.key, "name_en": dim.name_en, "name_zh": dim.name_zh,
+        "description": dim.description, "scope": dim.scope, "speaker": dim.speaker,
+        "kind": dim.kind, "max_labels": dim.max_labels, "required": dim.required,
+        "labels": [
+            {"value": lb.value, "name_en": lb.name_en, "name_zh": lb.name_zh,
+             "description": lb.description, "hotkey": lb.hotkey}
+            for lb in d.labels
+        ],
+    }  # fmt: skip
+
+
+async def workspace(db: AsyncSession, project: Project, assignment: Assignment) -> dict[str, Any]:
+    """Everything the screen needs, in a constant number of queries (any dialogue length)."""
+    dialogue = await db.get(Dialogue, assignment.dialogue_id)
+    assert dialogue is not None
+    cb = await codebook.load(db, project)
+    turns = await _turns(db, dialogue.id)
+    values = await db.scalars(select(Value).where(Value.assignment_id == assignment.id))
+    notes = await db.scalars(
+        select(TurnNote).where(TurnNote.assignment_id == assignment.id).order_by(TurnNote.id)
+    )
+    return {
+        "assignment": {
+            "id": assignment.id, "status": assignment.status,
+            "dialogue_id": dialogue.id, "seconds_spent": assignment.seconds_spent,
+            "codebook_version": cb.version,
+        },
+        "dialogue": {"id": dialogue.id, "external_id": dialogue.external_id,
+                     "language": dialogue.language, "metadata": dialogue.meta},
+        "turns": [{"position": t.position, "speaker": t.speaker, "participant": t.participant,
+                   "content": t.content, "flags": list(t.flags)} for t in turns],
+        "codebook": {"version": cb.version,
+                     "dimensions": [_dimension_json(d) for d in cb.dimensions]},
+        "values": [{"position": v.position, "dimension": v.dimension, "labels": v.labels,
+                    "text": v.text, "version": v.version} for v in values],
+        "suggestions": await _suggestions(db, project, dialogue.id),
+        "notes": [{"id": n.id, "position": n.position, "kind": n.kind, "flag": n.flag,
+                   "text": n.text} for n in notes],
+        "read_only": assignment.status in READ_ONLY,
+    }  # fmt: skip
+
+
+async def _suggestions(
+    db: AsyncSession, project: Project, dialogue_id: int
+) -> list[dict[str, Any]]:
+    if not project.suggestion_source:
+        return []
+    rows = await db.scalars(
+        select(SourceAnnotation)
+        .join(AnnotationSource, AnnotationSource.id == SourceAnnotation.source_id)
+        .where(
+            AnnotationSource.project_id == project.id,
+            AnnotationSource.name == project.suggestion_source,
+            SourceAnnotation.dialogue_id == dialogue_id,
+        )
+    )
+    return [{"position": a.position, "dimension": a.dimension, "labels": a.labels,
+             "text": a.text} for a in rows]  # fmt: skip
+
+
+def _applies_rule(rule: DimensionRule, speaker: str | None) -> bool:
+    if speaker is None:
+        return rule.scope == "session"
+    return rule.scope == "turn" and rule.speaker in ("any", speaker)
+
+
+def _check(
+    change: ValueChange, rule: DimensionRule | None, speaker: str | None, turn_known: bool
+) -> None:
+    """The value fits the codebook: known dimension, right place, kind, vocabulary, count."""
+    if rule is None:
+        raise Invalid(N_("Unknown dimension “%(dimension)s”."), dimension=change.dimension)
+    if not turn_known:
+        raise Invalid(N_("This dialogue has no turn at position %(position)s."),
+                      position=change.position)  # fmt: skip
+    if not _applies_rule(rule, speaker):
+        raise Invalid(N_("“%(dimension)s” does not apply here."), dimension=change.dimension)
+    if rule.kind == "text":
+        if change.text is None:
+            raise Invalid(N_("“%(dimension)s” takes text."), dimension=change.dimension)
+        return
+    if change.labels is None:
+        raise Invalid(N_("“%(dimension)s” takes labels."), dimension=change.dimension)
+    unknown = [v for v in change.labels if v not in rule.values]
+    if unknown:
+        raise Invalid(N_("Unknown label “%(label)s” for “%(dimension)s”."),
+                      label=unknown[0], dimension=change.dimension)  # fmt: skip
+    if len(set(change.labels)) != len(change.labels):
+        raise Invalid(N_("A label is given twice."))
+    limit = rule.max_labels or 1
+    if len(change.labels) > limit:
+        raise Invalid(N_("“%(dimension)s” takes at most %(max)s labels."),
+                      dimension=change.dimension, max=limit)  # fmt: skip
+
+
+async def save_value(
+    db: AsyncSession, project: Project, assignment: Assignment, user_id: int, change: ValueChange
+) -> SavedValue:
+    """Store one change: replayed ids answer as before; stale versions are refused (409)."""
+    earlier = await db.scalar(select(Change).where(Change.change_id == change.change_id))
+    if earlier is not None:
+        if earlier.assignment_id != assignment.id:
+            raise Conflict(N_("This change id was already used for another dialogue."))
+        return _saved(earlier)
+    if assignment.status in READ_ONLY:
+        raise Conflict(N_("This dialogue is submitted and read-only until a lead reopens it."))
+    await _validate(db, project, assignment, change)
+    current = await db.scalar(
+        select(Value)
+        .where(
+            Value.assignment_id == assignment.id,
+            Value.position == change.position,
+            Value.dimension == change.dimension,
+        )
+        .with_for_update()
+    )
+    found = current.version if current is not None else 0
+    if found != change.base_version:
+        raise StaleValue(_current(current))
+    try:
+        async with db.begin_nested():
+            if current is None:
+                current = Value(
+                    assignment_id=assignment.id, dialogue_id=assignment.dialogue_id,
+                    position=change.position, dimension=change.dimension, version=0,
+                    codebook_version=project.codebook_version,
+                )  # fmt: skip
+                db.add(current)
+            current.labels, current.text = change.labels, change.text
+            current.version += 1
+            current.updated_by_id, current.updated_at = user_id, now()
+            logged = Change(
+                change_id=change.change_id, assignment_id=assignment.id,
+                dialogue_id=assignment.dialogue_id, position=change.position,
+                dimension=change.dimension, labels=change.labels, text=change.text,
+                version=current.version, user_id=user_id,
+            )  # fmt: skip
+            db.add(logged)
+            await db.flush()
+    except IntegrityError:
+        # The same change id, or the first value of this place, was stored concurrently.
+        return await _after_race(db, assignment, change)
+    if assignment.status == "assigned":
+        assignment.status, assignment.started_at = "in_progress", now()
+    return _saved(logged)
+
+
+async def _after_race(db: AsyncSession, assignment: Assignment, change: ValueChange) -> SavedValue:
+    earlier = await db.scalar(select(Change).where(Change.change_id == change.change_id))
+    if earlier is not None and earlier.assignment_id == assignment.id:
+        return _saved(earlier)
+    current = await db.scalar(
+        select(Value).where(
+            Value.assignment_id == assignment.id,
+            Value.position == change.position,
+            Value.dimension == change.dimension,
+        )
+    )
+    raise StaleValue(_current(current))
+
+
+def _current(value: Value | None) -> dict[str, Any]:
+    if value is None:
+        return {"labels": None, "text": None, "version": 0}
+    return {"labels": value.labels, "text": value.text, "version": value.version}
+
+
+def _saved(change: Change) -> SavedValue:
+    return SavedValue(
+        change_id=change.change_id, position=change.position, dimension=change.dimension,
+        labels=change.labels, text=change.text, version=change.version,
+    )  # fmt: skip
+
+
+async def _validate(
+    db: AsyncSession, project: Project, assignment: Assignment, change: ValueChange
+) -> None:
+    rules = await codebook.rules(db, project)
+    speaker: str | None = None
+    known = True
+    if change.position != SESSION:
+        speaker = await db.scalar(
+            select(Turn.speaker).where(
+                Turn.dialogue_id == assignment.dialogue_id, Turn.position == change.position
+            )
+        )
+        known = speaker is not None
+    _check(change, rules.get(change.dimension), speaker, known)
+
+
+def missing_values(
+    cb: CodebookView, turns: list[Turn], values: list[Value]
+) -> list[dict[str, Any]]:
+    """Required dimensions and fields without a non-empty value, in reading order."""
+    filled = {(v.position, v.dimension) for v in values if v.labels or (v.text or "").strip()}
+    required = [d for d in cb.dimensions if d.dimension.required]
+    missing = [
+        {"position": SESSION, "dimension": d.key}
+        for d in required
+        if _applies(d, None) and (SESSION, d.key) not in filled
+    ]
+    for t in turns:
+        missing.extend(
+            {"position": t.position, "dimension": d.key}
+            for d in required
+            if _applies(d, t.speaker) and (t.position, d.key) not in filled
+        )
+    return missing
+
+
+async def submit(db: AsyncSession, project: Project, assignment: Assignment, user_id: int) -> None:
+    """Submit when every required value is there; then the annotation is read-only."""
+    if assignment.status in READ_ONLY:
+        raise Conflict(N_("This dialogue is already submitted or skipped."))
+    cb = await codebook.load(db, project)
+    turns = await _turns(db, assignment.dialogue_id)
+    values = list(await db.scalars(select(Value).where(Value.assignment_id == assignment.id)))
+    missing = missing_values(cb, turns, values)
+    if missing:
+        raise Incomplete(missing)
+    assignment.status, assignment.submitted_at, assignment.updated_at = "submitted", now(), now()
+    audit(db, user_id, "assignment.submit", "assignment", assignment.id, project_id=project.id)
+
+
+async def add_note(
+    db: AsyncSession, assignment: Assignment, user_id: int, note: NoteCreate
+) -> TurnNote:
+    """A flag or comment on a turn (or the session), visible to reviewers."""
+    if note.kind == "flag" and not note.flag:
+        raise Invalid(N_("Choose a flag: unclear or risk content."))
+    if note.kind == "comment" and not note.text.strip():
+        raise Invalid(N_("A comment needs text."))
+    row = TurnNote(
+        assignment_id=assignment.id, dialogue_id=assignment.dialogue_id, position=note.position,
+        kind=note.kind, flag=note.flag if note.kind == "flag" else "", text=note.text.strip(),
+        user_id=user_id,
+    )  # fmt: skip
+    db.add(row)
+    await db.flush()
+    return row
+
+
+async def history(db: AsyncSession, dialogue_id: int, position: int) -> dict[int, list[Change]]:
+    """Every change on one turn (or the session), per assignment, oldest first."""
+    rows = await db.scalars(
+        select(Change)
+        .where(Change.dialogue_id == dialogue_id, Change.position == position)
+        .order_by(Change.id)
+    )
+    out: dict[int, list[Change]] = defaultdict(list)
+    for change in rows:
+        out[change.assignment_id].append(change)
+    return dict(out)
+
+
+async def notes(db: AsyncSession, dialogue_id: int, position: int) -> list[TurnNote]:
+    """Flags and comments on one turn (or the session), oldest first."""
+    rows = await db.scalars(
+        select(TurnNote)
+        .where(TurnNote.dialogue_id == dialogue_id, TurnNote.position == position)
+        .order_by(TurnNote.id)
+    )
+    return list(rows)
+
+
+async def annotator_names(db: AsyncSession, dialogue_id: int) -> dict[int, str]:
+    """Assignment id -> the annotator's name, for one dialogue."""
+    from app.models import User
+
+    rows = await db.execute(
+        select(Assignment.id, User.name)
+        .join(User, User.id == Assignment.user_id)
+        .where(Assignment.dialogue_id == dialogue_id)
+    )
+    return {row[0]: row[1] for row in rows}
