@@ -114,7 +114,6 @@ POLICY = {
     ("GET", "/projects/{slug}/imports"): LEAD,
     ("POST", "/projects/{slug}/imports"): LEAD,
     ("GET", "/projects/{slug}/imports/{batch_id}"): LEAD,
-    ("GET", "/projects/{slug}/imports/{batch_id}/progress"): LEAD,
     ("GET", "/api/v1/projects/{slug}/imports"): LEAD,
     ("POST", "/api/v1/projects/{slug}/imports"): LEAD,
     ("GET", "/api/v1/projects/{slug}/imports/{batch_id}"): LEAD,

@@ -104,29 +104,10 @@ async def upload(
 async def batch_page(
     request: Request, batch_id: int, db: SessionDep, access: ProjectAccess = LeadAccess
 ) -> Response:
-    """One import: live progress while it runs, then its report."""
+    """One import: live progress while it runs, then its report (htmx polls the fragment)."""
     batch, source = await service.get_batch(db, access.project, batch_id)
-    context = {
-        "access": access,
-        "batch": batch,
-        "source": source,
-        "running": batch.status in RUNNING,
-    }
-    return render(request, "imports/batch.html", context)
-
-
-@router.get("/projects/{slug}/imports/{batch_id}/progress")
-async def batch_progress(
-    request: Request, batch_id: int, db: SessionDep, access: ProjectAccess = LeadAccess
-) -> Response:
-    """The progress fragment the batch page polls; it stops polling once the import ends."""
-    batch, source = await service.get_batch(db, access.project, batch_id)
-    context = {
-        "access": access,
-        "batch": batch,
-        "source": source,
-        "running": batch.status in RUNNING,
-    }
+    running = batch.status in RUNNING
+    context = {"access": access, "batch": batch, "source": source, "running": running}
     return render(request, "imports/batch.html", context, block="progress")
 
 

@@ -74,10 +74,11 @@ async def test_upload_runs_in_the_background_and_reports(site: Site) -> None:
     response = await _upload(site, v7_bytes([v7_record("000001"), v7_record("000002")]))
     assert response.status_code == 303
     page_url = response.headers["location"]
-    queued = await site.client.get(page_url + "/progress", headers={"HX-Request": "true"})
+    queued = await site.client.get(page_url, headers={"HX-Request": "true"})
     progress = BeautifulSoup(queued.text, "html.parser").select_one("#import-progress")
     assert progress is not None
     assert progress["data-status"] == "queued"
+    assert "<header" not in queued.text  # only the fragment
     assert progress.get("hx-trigger") == "every 1s"  # polls while running
     url = site.database.url
     assert _rows(url, "SELECT task_name, status FROM procrastinate_jobs") == [
