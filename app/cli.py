@@ -349,6 +349,54 @@ def export_command(
         typer.echo(f"wrote {count} dialogues to {written}")
 
 
+@cli.command("agreement")
+def agreement_command(
+    project: Annotated[str, typer.Option(help="The project's slug.")],
+    raters: Annotated[
+        str, typer.Option(help="people, or all (people and every source).")
+    ] = "people",
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """Inter-annotator agreement per label dimension."""
+    import json
+
+    from app.agreement.service import Filters, agreement
+    from app.agreement.service import as_json as to_json
+    from app.models import AnnotationSource
+    from app.projects.service import get_by_slug
+
+    if raters not in ("people", "all"):
+        fail("--raters must be people or all", 2)
+
+    async def work(db: AsyncSession) -> list[dict[str, object]]:
+        from sqlalchemy import select
+
+        found = await get_by_slug(db, project)
+        sources: tuple[str, ...] = ()
+        if raters == "all":
+            query = select(AnnotationSource.name).where(AnnotationSource.project_id == found.id)
+            sources = tuple(await db.scalars(query))
+        return to_json(await agreement(db, found, Filters(sources=sources)))
+
+    rows = run_with_db(load_settings(data_dir), work)
+    if as_json:
+        typer.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    for row in rows:
+        alpha = row.get("alpha")
+        shown = (
+            "no ratings"
+            if not isinstance(alpha, dict)
+            else (
+                f"alpha {alpha['value']:.3f}"
+                if alpha["value"] is not None
+                else f"alpha undefined: {alpha['undefined_reason']}"
+            )
+        )
+        typer.echo(f"{row['dimension']}: {shown}")
+
+
 @cli.command()
 def demo(data_dir: DataDir = None) -> None:
     """Load the demo project (creating the demo administrator if there is no account yet)."""

@@ -15,6 +15,8 @@ from starlette.responses import PlainTextResponse, Response
 from app import jobs
 from app.accounts.routes import router as accounts_router
 from app.admin.routes import router as admin_router
+from app.agreement.routes import api_router as agreement_api
+from app.agreement.routes import router as agreement_router
 from app.annotations.routes import api_router as annotations_api
 from app.annotations.routes import router as annotations_router
 from app.api.routes import router as api_router
@@ -88,8 +90,10 @@ def create_app(
     install_handlers(app)
     app.mount("/static", StaticFiles(directory=ROOT_DIR / "static"), name="static")
     pages = (auth_router, accounts_router, admin_router, projects_router, imports_router)
-    api = (api_router, imports_api, dialogues_api, codebook_api, annotations_api, assignments_api)
-    more = (dialogues_router, codebook_router, annotations_router, assignments_router)
+    api = [api_router, imports_api, dialogues_api, codebook_api, annotations_api]
+    api += [assignments_api, agreement_api]
+    more = [dialogues_router, codebook_router, annotations_router, assignments_router]
+    more += [agreement_router]
     for router in (*pages, *more, *api):
         app.include_router(router)
     _add_plain_routes(app)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -182,3 +183,20 @@ def test_duplicate_user_is_refused(fresh_db_url: str) -> None:
     code, _, err = run_in_process(fresh_db_url, *args, stdin="long enough pw\n")
     assert code == 1
     assert "already exists" in err
+
+
+def test_agreement_command(fresh_db_url: str) -> None:
+    run_in_process(fresh_db_url, "create-user", "--email", "l@example.org", "--name", "L",
+                   "--password-stdin", "--admin", stdin="long enough pw\n")  # fmt: skip
+    assert run_in_process(fresh_db_url, "project", "create", "agr", "--name", "A")[0] == 0
+    code, out, err = run_in_process(fresh_db_url, "agreement", "--project", "agr")
+    assert code == 0, err
+    assert "emotion: no ratings" in out
+    code, out, _ = run_in_process(fresh_db_url, "agreement", "--project", "agr", "--json")
+    assert {row["dimension"] for row in json.loads(out)} == {
+        "psychotherapy",
+        "topic",
+        "emotion",
+        "strategy",
+    }
+    assert run_in_process(fresh_db_url, "agreement", "--project", "agr", "--raters", "x")[0] == 2

@@ -108,6 +108,7 @@ async def test_main_flow_in_chinese(ui: BrowserSession) -> None:
                 "Overview",
                 "Dialogues",
                 "Codebook",
+                "Agreement",
                 "Assignments",
                 "Imports",
                 "Members",
