@@ -81,7 +81,7 @@ def _query(base: str, filters: Filters) -> str:
 
 
 async def gather(
-    db: AsyncSession, project: Project, filters: Filters
+    db: AsyncSession, project: Project, filters: Filters, cb: codebook.CodebookView
 ) -> dict[str, list[tuple[tuple[int, int], str, frozenset[str]]]]:
     """(unit, rater, label set) rows per dimension, alias spellings resolved."""
     import json
@@ -91,8 +91,7 @@ async def gather(
         "topic": json.dumps({"topic": [filters.topic]}) if filters.topic else None,
         "batch": filters.batch, "sources": list(filters.sources),
     }  # fmt: skip
-    cb = await codebook.load(db, project)
-    canonical = {d.key: {a: lb.value for lb in d.labels for a in lb.aliases} for d in cb.dimensions}
+    canonical = codebook.aliases(cb)
     queries = [_query(_PEOPLE, filters)]
     if filters.sources:
         queries.append(_query(_SOURCES, filters))
@@ -161,7 +160,7 @@ def figures_for(
 async def agreement(db: AsyncSession, project: Project, filters: Filters) -> list[DimensionFigures]:
     """The figures of every label dimension (or the filtered one) of the project."""
     cb = await codebook.load(db, project)
-    rows = await gather(db, project, filters)
+    rows = await gather(db, project, filters, cb)
     out = []
     for d in cb.dimensions:
         if d.dimension.kind != "label" or (filters.dimension and d.key != filters.dimension):

@@ -100,6 +100,13 @@ def vocabulary(codebook: CodebookView) -> dict[str, frozenset[str]]:
     }
 
 
+def aliases(codebook: CodebookView) -> dict[str, dict[str, str]]:
+    """Alias spelling -> label value, per dimension (how imported spellings are read)."""
+    return {
+        d.key: {a: lb.value for lb in d.labels for a in lb.aliases} for d in codebook.dimensions
+    }
+
+
 def snapshot(codebook: CodebookView) -> dict[str, Any]:
     """The codebook as plain JSON: what versions store and what export/import exchange."""
     return {

@@ -90,11 +90,6 @@ def _write_rows(
         spool.counts.dialogues_matched += 1
 
 
-def canonical_map(cb: codebook.CodebookView) -> dict[str, dict[str, str]]:
-    """Alias spelling -> label value, per dimension."""
-    return {d.key: {a: lb.value for lb in d.labels for a in lb.aliases} for d in cb.dimensions}
-
-
 class Job:
     """One import batch being run (by the worker or the CLI)."""
 
@@ -118,7 +113,7 @@ class Job:
         await self.progress.update(status="validating", started_at=now(), force=True)
         try:
             with tempfile.TemporaryDirectory(prefix=f"import-{self.batch_id}-") as tmp:
-                spool = Spool(Path(tmp), project.id, source.id, self.batch_id, canonical_map(cb))
+                spool = Spool(Path(tmp), project.id, source.id, self.batch_id, codebook.aliases(cb))
                 try:
                     plan = await self._validate(path, options, project, source, spool)
                 finally:
