@@ -55,3 +55,14 @@ def test_check_notices_a_model_change(fresh_db_url: str) -> None:
     finally:
         User.__table__._columns.remove(column)
     assert "shoe_size" not in Base.metadata.tables["users"].c
+
+
+def test_constraints_autogenerate_cannot_see_are_there(fresh_db_url: str) -> None:
+    """Check constraints added to existing tables are written by hand: make sure they exist."""
+    with psycopg.connect(fresh_db_url) as conn:
+        names = {r[0] for r in conn.execute("SELECT conname FROM pg_constraint").fetchall()}
+    assert {
+        "ck_projects_overlap_range",
+        "ck_projects_slug_format",
+        "uq_turn_notes_client_id",
+    } <= names

@@ -45,6 +45,7 @@ class SkipRequest(BaseModel):
 
 
 class NoteCreate(BaseModel):
+    client_id: uuid.UUID | None = None
     position: int = Field(ge=-1)
     kind: Literal["flag", "comment"]
     flag: Literal["unclear", "risk", ""] = ""

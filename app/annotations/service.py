@@ -297,18 +297,31 @@ async def submit(db: AsyncSession, project: Project, assignment: Assignment, use
 async def add_note(
     db: AsyncSession, assignment: Assignment, user_id: int, note: NoteCreate
 ) -> TurnNote:
-    """A flag or comment on a turn (or the session), visible to reviewers."""
+    """A flag or comment on a turn (or the session), visible to reviewers; retries store once."""
     if note.kind == "flag" and not note.flag:
         raise Invalid(N_("Choose a flag: unclear or risk content."))
     if note.kind == "comment" and not note.text.strip():
         raise Invalid(N_("A comment needs text."))
+    if note.client_id is not None:
+        earlier = await db.scalar(select(TurnNote).where(TurnNote.client_id == note.client_id))
+        if earlier is not None:
+            if earlier.assignment_id != assignment.id:
+                raise Conflict(N_("This change id was already used for another dialogue."))
+            return earlier
     row = TurnNote(
         assignment_id=assignment.id, dialogue_id=assignment.dialogue_id, position=note.position,
         kind=note.kind, flag=note.flag if note.kind == "flag" else "", text=note.text.strip(),
-        user_id=user_id,
+        user_id=user_id, client_id=note.client_id,
     )  # fmt: skip
-    db.add(row)
-    await db.flush()
+    try:
+        async with db.begin_nested():
+            db.add(row)
+            await db.flush()
+    except IntegrityError:  # the same retry arrived twice at once
+        stored = await db.scalar(select(TurnNote).where(TurnNote.client_id == note.client_id))
+        if stored is None or stored.assignment_id != assignment.id:
+            raise
+        return stored
     return row
 
 

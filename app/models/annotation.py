@@ -118,3 +118,5 @@ class TurnNote(CreatedAt, Base):
     flag: Mapped[str] = mapped_column(default="", server_default="")
     text: Mapped[str] = mapped_column(Text, default="", server_default="")
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    # The client's id for this note: a retried request stores it once.
+    client_id: Mapped[uuid.UUID | None] = mapped_column(UUID, unique=True)

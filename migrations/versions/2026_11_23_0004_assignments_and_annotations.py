@@ -2,7 +2,7 @@
 
 Revision ID: 0004
 Revises: 0003
-Create Date: 2026-11-23 18:55:14.706268
+Create Date: 2026-11-23 19:58:17.406927
 """
 
 from collections.abc import Sequence
@@ -186,6 +186,7 @@ def upgrade() -> None:
         sa.Column("flag", sa.String(), server_default="", nullable=False),
         sa.Column("text", sa.Text(), server_default="", nullable=False),
         sa.Column("user_id", sa.BigInteger(), nullable=True),
+        sa.Column("client_id", sa.UUID(), nullable=True),
         sa.Column(
             "created_at",
             sa.DateTime(timezone=True),
@@ -209,6 +210,7 @@ def upgrade() -> None:
             ["user_id"], ["users.id"], name=op.f("fk_turn_notes_user_id_users"), ondelete="SET NULL"
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_turn_notes")),
+        sa.UniqueConstraint("client_id", name=op.f("uq_turn_notes_client_id")),
     )
     op.create_index(
         "ix_turn_notes_dialogue_position", "turn_notes", ["dialogue_id", "position"], unique=False

@@ -274,7 +274,7 @@
   }
 
   function payload(e) {
-    if (e.kind === "note") return e.note;
+    if (e.kind === "note") return Object.assign({}, e.note, { client_id: e.id });
     return {
       change_id: e.id, position: e.position, dimension: e.dimension,
       labels: e.labels, text: e.text, base_version: e.base,

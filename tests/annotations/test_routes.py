@@ -227,3 +227,22 @@ async def test_lead_reopens_and_unassigns(
         await client.post(f"{base}/{aid}/unassign", data={"csrf_token": token})
     ).status_code == 303
     assert await db.scalar(select(Assignment.id).where(Assignment.id == aid)) is None
+
+
+async def test_a_retried_note_is_stored_once(
+    client: httpx.AsyncClient, setup: Setup, db: AsyncSession
+) -> None:
+    from sqlalchemy import func
+
+    from app.models import TurnNote
+
+    ws = await _take(client, setup)
+    aid = ws["assignment"]["id"]  # type: ignore[index]
+    note = {"client_id": str(uuid.uuid4()), "position": 0, "kind": "flag", "flag": "unclear",
+            "text": ""}  # fmt: skip
+    headers = {"X-CSRF-Token": setup.token}
+    first = await client.post(_api(setup, f"/{aid}/notes"), json=note, headers=headers)
+    again = await client.post(_api(setup, f"/{aid}/notes"), json=note, headers=headers)
+    assert first.status_code == again.status_code == 200
+    assert first.json() == again.json()
+    assert await db.scalar(select(func.count()).select_from(TurnNote)) == 1
