@@ -18,7 +18,7 @@ from app.annotations.schemas import NoteCreate, SavedValue, ValueChange
 from app.audit.service import record as audit
 from app.auth.service import now
 from app.codebook import core as codebook
-from app.codebook.core import CodebookView, DimensionRule, DimensionView
+from app.codebook.core import DimensionRule, DimensionView
 from app.errors import Conflict, DomainError, Invalid
 from app.i18n import N_
 from app.models import Annotation as Value
@@ -58,13 +58,6 @@ async def _turns(db: AsyncSession, dialogue_id: int) -> list[Turn]:
         select(Turn).where(Turn.dialogue_id == dialogue_id).order_by(Turn.position)
     )
     return list(rows)
-
-
-def _applies(dim: DimensionView, speaker: str | None) -> bool:
-    """Session dimensions for the session (speaker None); turn ones for their speaker."""
-    if speaker is None:
-        return dim.dimension.scope == "session"
-    return dim.dimension.scope == "turn" and dim.dimension.speaker in ("any", speaker)
 
 
 def _dimension_json(d: DimensionView) -> dict[str, Any]:
@@ -261,21 +254,21 @@ async def _validate(
 
 
 def missing_values(
-    cb: CodebookView, turns: list[Turn], values: list[Value]
+    rules: dict[str, DimensionRule], turns: list[Turn], values: list[Value]
 ) -> list[dict[str, Any]]:
     """Required dimensions and fields without a non-empty value, in reading order."""
     filled = {(v.position, v.dimension) for v in values if v.labels or (v.text or "").strip()}
-    required = [d for d in cb.dimensions if d.dimension.required]
+    required = [r for r in rules.values() if r.required]
     missing = [
-        {"position": SESSION, "dimension": d.key}
-        for d in required
-        if _applies(d, None) and (SESSION, d.key) not in filled
+        {"position": SESSION, "dimension": r.key}
+        for r in required
+        if _applies_rule(r, None) and (SESSION, r.key) not in filled
     ]
     for t in turns:
         missing.extend(
-            {"position": t.position, "dimension": d.key}
-            for d in required
-            if _applies(d, t.speaker) and (t.position, d.key) not in filled
+            {"position": t.position, "dimension": r.key}
+            for r in required
+            if _applies_rule(r, t.speaker) and (t.position, r.key) not in filled
         )
     return missing
 
@@ -284,10 +277,11 @@ async def submit(db: AsyncSession, project: Project, assignment: Assignment, use
     """Submit when every required value is there; then the annotation is read-only."""
     if assignment.status in READ_ONLY:
         raise Conflict(N_("This dialogue is already submitted or skipped."))
-    cb = await codebook.load(db, project)
+    # Loaded fresh, not from the cache: submit is rare and must see `required` as it is now.
+    rules = codebook.compile_rules(await codebook.load(db, project))
     turns = await _turns(db, assignment.dialogue_id)
     values = list(await db.scalars(select(Value).where(Value.assignment_id == assignment.id)))
-    missing = missing_values(cb, turns, values)
+    missing = missing_values(rules, turns, values)
     if missing:
         raise Incomplete(missing)
     assignment.status, assignment.submitted_at, assignment.updated_at = "submitted", now(), now()

@@ -187,6 +187,18 @@ class DimensionRule:
 _RULES: dict[tuple[str, int, int], dict[str, DimensionRule]] = {}
 
 
+def compile_rules(codebook: CodebookView) -> dict[str, DimensionRule]:
+    """The rules of every dimension, in display order."""
+    return {
+        d.key: DimensionRule(
+            d.key, d.dimension.scope, d.dimension.speaker, d.dimension.kind,
+            d.dimension.max_labels, d.dimension.required,
+            frozenset(label.value for label in d.labels),
+        )
+        for d in codebook.dimensions
+    }  # fmt: skip
+
+
 async def rules(db: AsyncSession, project: Project) -> dict[str, DimensionRule]:
     """The codebook's validation rules, cached per project and codebook version.
 
@@ -197,15 +209,7 @@ async def rules(db: AsyncSession, project: Project) -> dict[str, DimensionRule]:
     key = (database, project.id, project.codebook_version)
     found = _RULES.get(key)
     if found is None:
-        cb = await load(db, project)
-        found = {
-            d.key: DimensionRule(
-                d.key, d.dimension.scope, d.dimension.speaker, d.dimension.kind,
-                d.dimension.max_labels, d.dimension.required,
-                frozenset(label.value for label in d.labels),
-            )
-            for d in cb.dimensions
-        }  # fmt: skip
+        found = compile_rules(await load(db, project))
         if len(_RULES) > 256:
             _RULES.clear()
         _RULES[key] = found
