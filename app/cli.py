@@ -8,7 +8,7 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from pydantic import ValidationError
@@ -361,15 +361,14 @@ def agreement_command(
     """Inter-annotator agreement per label dimension."""
     import json
 
-    from app.agreement.service import Filters, agreement
-    from app.agreement.service import as_json as to_json
+    from app.agreement.service import Filters, envelope, rater_names, recompute
     from app.models import AnnotationSource
     from app.projects.service import get_by_slug
 
     if raters not in ("people", "all"):
         fail("--raters must be people or all", 2)
 
-    async def work(db: AsyncSession) -> list[dict[str, object]]:
+    async def work(db: AsyncSession) -> dict[str, Any]:
         from sqlalchemy import select
 
         found = await get_by_slug(db, project)
@@ -377,12 +376,16 @@ def agreement_command(
         if raters == "all":
             query = select(AnnotationSource.name).where(AnnotationSource.project_id == found.id)
             sources = tuple(await db.scalars(query))
-        return to_json(await agreement(db, found, Filters(sources=sources)))
+        filters = Filters(sources=sources)
+        result = await recompute(db, found, filters)
+        keys = {r for row in result.dimensions for r in row.get("raters", [])}
+        return envelope(result, filters, await rater_names(db, keys))
 
-    rows = run_with_db(load_settings(data_dir), work)
+    result = run_with_db(load_settings(data_dir), work)
     if as_json:
-        typer.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        typer.echo(json.dumps(result, ensure_ascii=False, indent=2))
         return
+    rows: list[dict[str, Any]] = result["dimensions"]
     for row in rows:
         alpha = row.get("alpha")
         shown = (

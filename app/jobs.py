@@ -53,3 +53,19 @@ async def import_file(batch_id: int) -> str:
         async with db.sessionmaker() as session, session.begin():
             await storage.discard(session, batch_id)
     return batch.status
+
+
+@queue.task(name="recompute_agreement", queue="agreement", pass_context=False)
+async def recompute_agreement(project_id: int, params: dict[str, Any]) -> int:
+    """Recompute one filter set's agreement figures and cache them; returns the data version."""
+    from app.agreement.service import Filters, recompute
+    from app.models import Project
+    from app.runtime import database
+
+    async with database().sessionmaker() as session, session.begin():
+        project = await session.get(Project, project_id)
+        if project is None:
+            return -1
+        found = await recompute(session, project, Filters.from_dict(params))
+    log.info("agreement of project %s recomputed in %s ms", project_id, found.duration_ms)
+    return found.data_version

@@ -193,7 +193,7 @@ def test_agreement_command(fresh_db_url: str) -> None:
     assert code == 0, err
     assert "emotion: no ratings" in out
     code, out, _ = run_in_process(fresh_db_url, "agreement", "--project", "agr", "--json")
-    assert {row["dimension"] for row in json.loads(out)} == {
+    assert {row["dimension"] for row in json.loads(out)["dimensions"]} == {
         "psychotherapy",
         "topic",
         "emotion",

@@ -95,6 +95,7 @@ POLICY = {
     ("POST", "/projects/{slug}/codebook/dimensions/{key}/merge"): LEAD,
     ("GET", "/projects/{slug}/annotate"): ANNOTATOR,
     ("GET", "/projects/{slug}/agreement"): REVIEW,
+    ("GET", "/projects/{slug}/agreement/units"): REVIEW,
     ("GET", "/projects/{slug}/agreement.json"): REVIEW,
     ("GET", "/projects/{slug}/agreement.csv"): REVIEW,
     ("GET", "/api/v1/projects/{slug}/agreement"): REVIEW,

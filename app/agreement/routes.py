@@ -1,4 +1,4 @@
-"""The agreement dashboard, its downloads and its API (leads and reviewers)."""
+"""The agreement dashboard, its drill-downs, downloads and API (leads and reviewers)."""
 
 from __future__ import annotations
 
@@ -11,28 +11,33 @@ from fastapi import APIRouter, Depends, Query, Request
 from sqlalchemy import select
 from starlette.responses import Response
 
-from app.agreement.service import Filters, agreement, as_json
+from app.agreement import charts
+from app.agreement.service import Filters, Report, drilldown, envelope, rater_names, report
+from app.codebook import core as codebook
 from app.deps import SessionDep, csrf_protect
+from app.errors import Invalid
 from app.i18n import N_
-from app.models import AnnotationSource, Role
+from app.models import AnnotationSource, ImportBatch, Role
 from app.projects.deps import RequireProjectRole
 from app.projects.service import ProjectAccess
-from app.templating import render
+from app.templating import render, translate
 
 router = APIRouter(dependencies=[Depends(csrf_protect)])
 api_router = APIRouter(prefix="/api/v1", dependencies=[Depends(csrf_protect)], tags=["v1"])
 Review = Depends(RequireProjectRole(Role.lead, Role.reviewer))
+RaterKey = Annotated[str | None, Query(max_length=80, pattern=r"^(user:\d+|source:\d+|majority)$")]
+LabelValue = Annotated[str | None, Query(max_length=200)]
 
 
 class FilterParams:
-    """Query parameters shared by the page, the downloads and the API."""
+    """Query parameters shared by the page, the drill-downs, the downloads and the API."""
 
     def __init__(
         self,
         dimension: Annotated[str | None, Query(max_length=40)] = None,
         speaker: Literal["client", "counselor", ""] = "",
         topic: Annotated[str | None, Query(max_length=200)] = None,
-        batch: int | None = None,
+        batch: Annotated[int | None, Query(ge=1)] = None,
         raters: Literal["people", "all"] = "people",
         source: Annotated[list[str] | None, Query()] = None,
     ) -> None:
@@ -44,18 +49,33 @@ class FilterParams:
         self.source = source or []
 
     async def filters(self, db: SessionDep, access: ProjectAccess) -> Filters:
-        sources = tuple(self.source)
-        if self.raters == "all" and not sources:
-            names = await db.scalars(
-                select(AnnotationSource.name).where(
-                    AnnotationSource.project_id == access.project.id
-                )
-            )
-            sources = tuple(names)
+        names = set(await db.scalars(
+            select(AnnotationSource.name).where(AnnotationSource.project_id == access.project.id)
+        ))  # fmt: skip
+        unknown = [s for s in self.source if s not in names]
+        if unknown:
+            raise Invalid(N_("No source named %(name)s in this project."), name=unknown[0])
+        sources = tuple(self.source) or (tuple(sorted(names)) if self.raters == "all" else ())
         speaker: Literal["client", "counselor"] | None = (
             "client" if self.speaker == "client" else "counselor" if self.speaker else None
         )
         return Filters(self.dimension, speaker, self.topic, self.batch, sources)
+
+    def query(self, **extra: str) -> str:
+        """These filters as a query string; `extra` adds or replaces parameters."""
+        from urllib.parse import urlencode
+
+        values: dict[str, Any] = {
+            "dimension": self.dimension,
+            "speaker": self.speaker,
+            "topic": self.topic,
+            "batch": self.batch,
+            "raters": None if self.raters == "people" else self.raters,
+        }
+        values.update(extra)
+        pairs = [(k, v) for k, v in values.items() if v]
+        pairs += [("source", s) for s in self.source]
+        return urlencode(pairs)
 
 
 Params = Annotated[FilterParams, Depends()]
@@ -75,31 +95,113 @@ EXPLANATIONS = {
     "mean_pairwise_cohen_kappa": N_(
         "Cohen's kappa for each pair of raters on the units they share, averaged (Light's kappa)."
     ),
+    "masi": N_(
+        "Multi-label dimensions compare label sets with the MASI distance (Passonneau 2006): "
+        "identical sets agree fully, a subset or an overlap agrees partly, disjoint sets not at "
+        "all. Their confusion matrix counts co-assignments: a cell counts the units where the "
+        "row rater used the row label and the column rater the column label."
+    ),
 }
 
 
-async def _compute(db: SessionDep, access: ProjectAccess, params: FilterParams) -> list[Any]:
-    return as_json(await agreement(db, access.project, await params.filters(db, access)))
+async def _report(
+    db: SessionDep, access: ProjectAccess, params: FilterParams
+) -> tuple[Report, Filters]:
+    filters = await params.filters(db, access)
+    return await report(db, access.project, filters), filters
+
+
+MAJORITY = N_("majority of the others")
+
+
+async def _names(db: SessionDep, keys: set[str], request: Request | None = None) -> dict[str, str]:
+    names = await rater_names(db, keys)
+    names["majority"] = translate(request, MAJORITY) if request else MAJORITY
+    return names
+
+
+def _rater_keys(rows: list[dict[str, Any]]) -> set[str]:
+    return {r for row in rows for r in row.get("raters", [])}
 
 
 @router.get("/projects/{slug}/agreement")
 async def dashboard(
-    request: Request, db: SessionDep, params: Params, access: ProjectAccess = Review
+    request: Request,
+    db: SessionDep,
+    params: Params,
+    access: ProjectAccess = Review,
+    pair: Annotated[str | None, Query(max_length=170)] = None,
 ) -> Response:
-    """Per-dimension agreement with explanations, rater matrices and filters."""
-    rows = await _compute(db, access, params)
-    sources = list(await db.scalars(
+    """Per-dimension agreement with explanations, rater heatmaps, confusion and trend."""
+    found, _ = await _report(db, access, params)
+    names = await _names(db, _rater_keys(found.dimensions), request)
+    views: list[dict[str, Any]] = []
+    for row in found.dimensions:
+        if "alpha" not in row:
+            views.append({"row": row})
+            continue
+        raters = row["raters"]
+        a, _, b = (pair or "").partition("|")
+        if a not in raters or (b != "majority" and b not in raters) or a == b:
+            a, b = raters[0], "majority"
+        units_url = f"/projects/{access.project.slug}/agreement/units?" + params.query(
+            dimension=row["dimension"]
+        )
+        views.append({
+            "row": row, "units_url": units_url, "heatmap": charts.heatmap(row, names),
+            "confusion": charts.confusion(row, a, b, names), "pair": (a, b),
+            "trend": {k: charts.trend(v) for k, v in row["trend"].items() if v},
+        })  # fmt: skip
+    cb = await codebook.load(db, access.project)
+    batches = list(await db.scalars(
+        select(ImportBatch).where(ImportBatch.project_id == access.project.id,
+                                  ImportBatch.status == "succeeded").order_by(ImportBatch.id)
+    ))  # fmt: skip
+    sources = sorted(await db.scalars(
         select(AnnotationSource.name).where(AnnotationSource.project_id == access.project.id)
     ))  # fmt: skip
-    context = {"access": access, "rows": rows, "params": params, "sources": sources,
-               "explanations": EXPLANATIONS, "query": request.url.query}  # fmt: skip
+    topics = cb.get("topic")
+    context = {"access": access, "views": views, "params": params, "sources": sources,
+               "explanations": EXPLANATIONS, "query": params.query(), "report": found,
+               "names": names, "batches": batches,
+               "dimensions": [d for d in cb.dimensions if d.dimension.kind == "label"],
+               "topics": [lb.value for lb in topics.labels] if topics else []}  # fmt: skip
     return render(request, "agreement/dashboard.html", context, block="results")
+
+
+@router.get("/projects/{slug}/agreement/units")
+async def units(
+    request: Request,
+    db: SessionDep,
+    params: Params,
+    a: RaterKey = None,
+    b: RaterKey = None,
+    row: LabelValue = None,
+    col: LabelValue = None,
+    access: ProjectAccess = Review,
+) -> Response:
+    """The turns behind a dashboard cell: disagreements, a rater pair's or a confusion cell's."""
+    if not params.dimension:
+        raise Invalid(N_("Choose a dimension to list its disagreements."))
+    if a == "majority" or (b is not None and a is None):
+        raise Invalid(N_("The first rater must be a person or a source."))
+    filters = await params.filters(db, access)
+    total, shown, raters = await drilldown(
+        db, access.project, filters, params.dimension, (a, b, row, col)
+    )
+    names = await _names(db, set(raters), request)
+    context = {"access": access, "params": params, "total": total, "units": shown,
+               "raters": raters, "names": names, "a": a, "b": b, "row": row, "col": col,
+               "back": params.query()}  # fmt: skip
+    return render(request, "agreement/units.html", context)
 
 
 @router.get("/projects/{slug}/agreement.json")
 async def download_json(db: SessionDep, params: Params, access: ProjectAccess = Review) -> Response:
-    """The figures as JSON."""
-    body = json.dumps(await _compute(db, access, params), ensure_ascii=False, indent=2)
+    """The figures as JSON, with when they were computed."""
+    found, filters = await _report(db, access, params)
+    names = await rater_names(db, _rater_keys(found.dimensions))
+    body = json.dumps(envelope(found, filters, names), ensure_ascii=False, indent=2)
     disposition = f'attachment; filename="{access.project.slug}-agreement.json"'
     return Response(body, media_type="application/json",
                     headers={"Content-Disposition": disposition})  # fmt: skip
@@ -123,15 +225,46 @@ def _csv_row(row: dict[str, Any]) -> list[Any]:
             row["mean_pairwise_cohen_kappa"]["value"], "; ".join(reasons)]  # fmt: skip
 
 
+RATER_COLUMNS = ("dimension", "rater", "name", "n_units", "with_others", "with_majority",
+                 "kappa_with_majority")  # fmt: skip
+
+
 @router.get("/projects/{slug}/agreement.csv")
-async def download_csv(db: SessionDep, params: Params, access: ProjectAccess = Review) -> Response:
-    """The per-dimension table as CSV ("undefined" says why a figure is empty)."""
+async def download_csv(
+    db: SessionDep,
+    params: Params,
+    access: ProjectAccess = Review,
+    table: Literal["dimensions", "raters", "pairs"] = "dimensions",
+) -> Response:
+    """A table as CSV: per dimension ("undefined" says why a figure is empty), per rater, or
+    per pair of raters."""
+    found, _ = await _report(db, access, params)
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(CSV_COLUMNS)
-    for row in await _compute(db, access, params):
-        writer.writerow(_csv_row(row))
-    disposition = f'attachment; filename="{access.project.slug}-agreement.csv"'
+    rows = [r for r in found.dimensions if table == "dimensions" or "alpha" in r]
+    names = await _names(db, _rater_keys(rows))
+    if table == "dimensions":
+        writer.writerow(CSV_COLUMNS)
+        writer.writerows(_csv_row(r) for r in rows)
+    elif table == "raters":
+        writer.writerow(RATER_COLUMNS)
+        for r in rows:
+            for p in r["per_rater"]:
+                writer.writerow([r["dimension"], p["rater"], names.get(p["rater"], ""),
+                                 p["n_units"], p["with_others"], p["with_majority"],
+                                 p["kappa_with_majority"]])  # fmt: skip
+    else:
+        writer.writerow(("dimension", "rater_a", "rater_b", "shared_units", "agreement",
+                         "cohen_kappa"))  # fmt: skip
+        for r in rows:
+            raters = r["raters"]
+            for i, a in enumerate(raters):
+                for j in range(i + 1, len(raters)):
+                    writer.writerow([r["dimension"], a, raters[j], r["pairwise_units"][i][j],
+                                     r["pairwise_agreement"][i][j],
+                                     r["pairwise_cohen_kappa"][i][j]])  # fmt: skip
+    suffix = "" if table == "dimensions" else f"-{table}"
+    disposition = f'attachment; filename="{access.project.slug}-agreement{suffix}.csv"'
     return Response(out.getvalue(), media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": disposition})  # fmt: skip
 
@@ -139,6 +272,8 @@ async def download_csv(db: SessionDep, params: Params, access: ProjectAccess = R
 @api_router.get("/projects/{slug}/agreement")
 async def api_agreement(
     db: SessionDep, params: Params, access: ProjectAccess = Review
-) -> list[dict[str, Any]]:
-    """The dashboard's figures (same filters as query parameters)."""
-    return await _compute(db, access, params)
+) -> dict[str, Any]:
+    """The dashboard's figures (same filters as query parameters), with when they were
+    computed; on large projects a stale result is returned while a recomputation runs."""
+    found, filters = await _report(db, access, params)
+    return envelope(found, filters, await rater_names(db, _rater_keys(found.dimensions)))

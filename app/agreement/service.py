@@ -1,179 +1,270 @@
-"""Agreement figures for a project: set-based SQL gathers the ratings, pure metrics compute.
+"""Agreement figures for a project: gathered by set-based SQL, computed by pure numpy code,
+cached per filter set under the project's data version, recomputed in the background when large.
 
-A unit is one dimension on one turn (or on the session): the unit key is
-(dialogue, position, dimension), so two different turns are never pooled. Raters are the
-annotators of submitted assignments, optionally with chosen sources (imported labels, model
-pre-annotations) as extra raters. Only label dimensions are measured; free text is not.
+A unit is one dimension on one turn (or on the session): the unit key is (dialogue,
+position, dimension), so two different turns are never pooled. Raters are the annotators of
+submitted assignments, optionally with chosen sources (imported labels, model
+pre-annotations). Only label dimensions are measured; free text is not.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
+import hashlib
+import json
+import time
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from datetime import datetime
+from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import select, text
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.agreement import metrics as m
+from app.agreement import compute
+from app.agreement.gather import Filters, gather
 from app.codebook import core as codebook
-from app.models import Project
+from app.models import AgreementResult, AnnotationSource, Dialogue, Project, Turn, User
 
-N_BOOT = 200
+__all__ = ["Filters", "Report", "agreement", "envelope", "recompute", "report"]
 
-_PEOPLE = """
-SELECT a.dialogue_id, a.position, a.dimension, 'user:' || s.user_id AS rater, a.labels
-FROM annotations a
-JOIN assignments s ON s.id = a.assignment_id
-JOIN dialogues d ON d.id = a.dialogue_id
-{speaker_join}
-WHERE s.project_id = :project AND s.status = 'submitted' AND a.labels IS NOT NULL
-  AND cardinality(a.labels) > 0 {where}
-"""
-_SOURCES = """
-SELECT v.dialogue_id, v.position, v.dimension, 'source:' || src.name AS rater, v.labels
-FROM source_annotations v
-JOIN annotation_sources src ON src.id = v.source_id
-JOIN dialogues d ON d.id = v.dialogue_id
-{speaker_join}
-WHERE src.project_id = :project AND src.name = ANY(:sources) AND v.labels IS NOT NULL
-  AND cardinality(v.labels) > 0 {where}
-"""
-
-
-@dataclass(frozen=True)
-class Filters:
-    dimension: str | None = None
-    speaker: Literal["client", "counselor"] | None = None
-    topic: str | None = None
-    batch: int | None = None
-    sources: tuple[str, ...] = ()
+# With no earlier computation to go by, projects with more submitted assignments than this
+# are computed in the background (10,000 dialogues x 3 annotators take a few seconds).
+INLINE_MAX_ASSIGNMENTS = 3000
+INLINE_MAX_MS = 1500  # an earlier computation slower than this: recompute in the background
 
 
 @dataclass
-class DimensionFigures:
-    key: str
-    name_en: str
-    name_zh: str
-    multi_label: bool
-    figures: dict[str, Any] = field(default_factory=dict)
+class Report:
+    """Figures for one filter set, and how current they are."""
+
+    dimensions: list[dict[str, Any]]
+    data_version: int
+    current_version: int
+    computed_at: datetime | None
+    duration_ms: int
+    pending: bool = False  # a background recomputation is queued or running
+
+    @property
+    def fresh(self) -> bool:
+        return self.computed_at is not None and self.data_version == self.current_version
 
 
-def _coef(c: m.Coefficient) -> dict[str, Any]:
-    return {"value": c.value, "undefined_reason": c.reason, "n_units": c.n_units,
-            "n_units_single_rater": c.n_units_dropped_single_rater, "n_raters": c.n_raters,
-            "n_ratings": c.n_ratings}  # fmt: skip
-
-
-def _query(base: str, filters: Filters) -> str:
-    where, join = [], ""
-    if filters.dimension:
-        where.append("AND {t}.dimension = :dimension")
-    if filters.speaker:
-        join = "JOIN turns t ON t.dialogue_id = d.id AND t.position = {t}.position"
-        where.append("AND t.speaker = :speaker")
-    if filters.topic:
-        where.append("AND d.session_labels @> CAST(:topic AS jsonb)")
-    if filters.batch:
-        where.append("AND d.import_batch_id = :batch")
-    alias = "a" if "annotations a" in base else "v"
-    return base.format(speaker_join=join.format(t=alias), where=" ".join(where).format(t=alias))
-
-
-async def gather(
-    db: AsyncSession, project: Project, filters: Filters, cb: codebook.CodebookView
-) -> dict[str, list[tuple[tuple[int, int], str, frozenset[str]]]]:
-    """(unit, rater, label set) rows per dimension, alias spellings resolved."""
-    import json
-
-    params: dict[str, Any] = {
-        "project": project.id, "dimension": filters.dimension, "speaker": filters.speaker,
-        "topic": json.dumps({"topic": [filters.topic]}) if filters.topic else None,
-        "batch": filters.batch, "sources": list(filters.sources),
-    }  # fmt: skip
-    canonical = codebook.aliases(cb)
-    queries = [_query(_PEOPLE, filters)]
-    if filters.sources:
-        queries.append(_query(_SOURCES, filters))
-    out: dict[str, list[tuple[tuple[int, int], str, frozenset[str]]]] = defaultdict(list)
-    for sql in queries:
-        used = {k: v for k, v in params.items() if f":{k}" in sql}
-        result = await db.stream(text(sql), used)
-        async for dialogue_id, position, dimension, rater, labels in result:
-            aliases = canonical.get(dimension, {})
-            values = frozenset(aliases.get(v, v) for v in labels)
-            out[dimension].append(((dialogue_id, position), rater, values))
-    return out
-
-
-def figures_for(
-    rows: list[tuple[tuple[int, int], str, frozenset[str]]], multi_label: bool, labels: list[str]
-) -> dict[str, Any]:
-    """Every figure of one dimension from its ratings (pure computation)."""
-    table = m.pivot_ratings(rows)
-    raters = [str(r) for r in table.raters]
-    sets = table.matrix
-    if multi_label:
-        alpha = m.krippendorff_alpha_set(sets, "masi")
-        ci = m.bootstrap_alpha_set_ci(sets, "masi", n_boot=N_BOOT, seed=7)
-        per_label = m.per_label_agreement(sets, labels)
-        flat = [[("|".join(sorted(v)) if v is not None else None) for v in row] for row in sets]
-        extra: dict[str, Any] = {
-            "distance": "MASI",
-            "per_label": {
-                k: {
-                    "alpha": _coef(v.alpha),
-                    "percent_agreement": _coef(v.percent_agreement),
-                    "n_positive": v.n_positive,
-                }
-                for k, v in per_label.items()
-            },
-        }
-    else:
-        flat = [[(next(iter(v)) if v else None) for v in row] for row in sets]
-        alpha = m.krippendorff_alpha(flat, "nominal")
-        ci = m.bootstrap_alpha_ci(flat, "nominal", n_boot=N_BOOT, seed=7)
-        extra = {"distance": "nominal"}
-    fleiss = m.fleiss_kappa(flat)
-    pairwise = m.pairwise_matrix(flat, "cohen_kappa")
-    per_rater = m.rater_agreement(flat)
+def envelope(found: Report, filters: Filters, names: dict[str, str]) -> dict[str, Any]:
+    """The figures with when they were computed and for which filters (API and JSON)."""
     return {
-        "raters": raters,
-        "percent_agreement": _coef(m.percent_agreement(flat)),
-        "alpha": _coef(alpha),
-        "alpha_ci95": {"low": ci.low, "high": ci.high, "undefined_reason": ci.reason},
-        "fleiss_kappa": _coef(fleiss),
-        "mean_pairwise_cohen_kappa": _coef(m.mean_pairwise_cohen_kappa(flat)),
-        "pairwise_cohen_kappa": [[c.value for c in row] for row in pairwise],
-        "per_rater": [
-            {
-                "rater": raters[r.rater],
-                "with_others": r.with_others.value,
-                "with_majority": r.with_majority.value,
-            }
-            for r in per_rater
-        ],
-        **extra,
+        "computed_at": found.computed_at.isoformat() if found.computed_at else None,
+        "duration_ms": found.duration_ms,
+        "data_version": found.data_version,
+        "current_data_version": found.current_version,
+        "current": found.fresh,
+        "recomputing": found.pending,
+        "filters": filters.as_dict(),
+        "rater_names": names,
+        "dimensions": found.dimensions,
     }
 
 
-async def agreement(db: AsyncSession, project: Project, filters: Filters) -> list[DimensionFigures]:
-    """The figures of every label dimension (or the filtered one) of the project."""
+def params_key(filters: Filters) -> str:
+    blob = json.dumps(filters.as_dict(), sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(blob.encode()).hexdigest()[:32]
+
+
+async def agreement(db: AsyncSession, project: Project, filters: Filters) -> list[dict[str, Any]]:
+    """The figures of every label dimension (or the filtered one), computed now, JSON-ready."""
     cb = await codebook.load(db, project)
-    rows = await gather(db, project, filters, cb)
+    raw = await gather(db, project.id, filters)
+    canonical = codebook.aliases(cb)
     out = []
     for d in cb.dimensions:
         if d.dimension.kind != "label" or (filters.dimension and d.key != filters.dimension):
             continue
         multi = (d.dimension.max_labels or 1) > 1
-        found = DimensionFigures(d.key, d.dimension.name_en, d.dimension.name_zh, multi)
-        if rows.get(d.key):
+        row: dict[str, Any] = {"dimension": d.key, "name_en": d.dimension.name_en,
+                               "name_zh": d.dimension.name_zh, "multi_label": multi}  # fmt: skip
+        if d.key in raw:
             labels = [lb.value for lb in d.labels]
-            found.figures = figures_for(rows[d.key], multi, labels)
-        out.append(found)
+            data = compute.build(raw[d.key], labels, canonical.get(d.key, {}), multi)
+            row.update(compute.figures(data))
+        out.append(row)
     return out
 
 
-def as_json(result: list[DimensionFigures]) -> list[dict[str, Any]]:
-    return [{"dimension": r.key, "name_en": r.name_en, "name_zh": r.name_zh,
-             "multi_label": r.multi_label, **r.figures} for r in result]  # fmt: skip
+async def dimension_data(
+    db: AsyncSession, project: Project, filters: Filters, dimension: str
+) -> compute.DimensionData | None:
+    """One dimension's code matrix (for drill-downs), or None without ratings."""
+    cb = await codebook.load(db, project)
+    found = cb.get(dimension)
+    if found is None or found.dimension.kind != "label":
+        return None
+    raw = (await gather(db, project.id, Filters(dimension, *_rest(filters)))).get(dimension)
+    if raw is None:
+        return None
+    multi = (found.dimension.max_labels or 1) > 1
+    labels = [lb.value for lb in found.labels]
+    return compute.build(raw, labels, codebook.aliases(cb).get(dimension, {}), multi)
+
+
+def _rest(f: Filters) -> tuple[Any, ...]:
+    return (f.speaker, f.topic, f.batch, f.sources)
+
+
+async def data_version(db: AsyncSession, project_id: int) -> int:
+    value = await db.scalar(select(Project.data_version).where(Project.id == project_id))
+    return int(value or 0)
+
+
+async def recompute(db: AsyncSession, project: Project, filters: Filters) -> Report:
+    """Compute now and store the result under the data version read before gathering."""
+    version = await data_version(db, project.id)
+    started = time.perf_counter()
+    dimensions = await agreement(db, project, filters)
+    duration = int((time.perf_counter() - started) * 1000)
+    values = {"project_id": project.id, "params_key": params_key(filters),
+              "params": filters.as_dict(), "data_version": version,
+              "result": {"dimensions": dimensions},
+              "duration_ms": duration}  # fmt: skip
+    statement = insert(AgreementResult).values(**values, computed_at=text("now()"))
+    upsert = statement.on_conflict_do_update(
+        index_elements=["project_id", "params_key"],
+        set_={
+            k: statement.excluded[k]
+            for k in ("params", "data_version", "result", "duration_ms", "computed_at")
+        },
+    )
+    computed_at = (await db.execute(upsert.returning(AgreementResult.computed_at))).scalar_one()
+    return Report(dimensions, version, version, computed_at, duration)
+
+
+async def _should_wait(db: AsyncSession, project_id: int, earlier: AgreementResult | None) -> bool:
+    """Whether computing now would keep the page waiting too long."""
+    if earlier is not None:
+        return earlier.duration_ms > INLINE_MAX_MS
+    slowest = await db.scalar(
+        select(AgreementResult.duration_ms)
+        .where(AgreementResult.project_id == project_id)
+        .order_by(AgreementResult.duration_ms.desc())
+        .limit(1)
+    )
+    if slowest is not None:
+        return slowest > INLINE_MAX_MS
+    submitted = await db.scalar(
+        text("SELECT count(*) FROM assignments WHERE project_id = :p AND status = 'submitted'"),
+        {"p": project_id},
+    )
+    return int(submitted or 0) > INLINE_MAX_ASSIGNMENTS
+
+
+async def defer_recompute(db: AsyncSession, project_id: int, filters: Filters) -> None:
+    """Queue a recomputation unless one for the same project and filters is already queued."""
+    lock = f"agreement-{project_id}-{params_key(filters)}"
+    args = json.dumps({"project_id": project_id, "params": filters.as_dict()})
+    try:
+        async with db.begin_nested():
+            await db.execute(
+                text(
+                    "SELECT procrastinate_defer_jobs_v1(ARRAY[ROW('agreement', "
+                    "'recompute_agreement', 0, NULL, :lock, CAST(:args AS jsonb), NULL)]"
+                    "::procrastinate_job_to_defer_v1[])"
+                ),
+                {"lock": lock, "args": args},
+            )
+    except IntegrityError:
+        pass  # already queued: that job will see the newest data
+
+
+async def report(db: AsyncSession, project: Project, filters: Filters) -> Report:
+    """Cached figures when current; otherwise computed now, or in the background when large
+    (then the last figures are shown, marked with when they were computed)."""
+    version = await data_version(db, project.id)
+    cached = await db.get(AgreementResult, (project.id, params_key(filters)))
+    if cached is not None and cached.data_version == version:
+        return Report(cached.result["dimensions"], cached.data_version, version,
+                      cached.computed_at, cached.duration_ms)  # fmt: skip
+    if not await _should_wait(db, project.id, cached):
+        return await recompute(db, project, filters)
+    await defer_recompute(db, project.id, filters)
+    if cached is None:
+        return Report([], -1, version, None, 0, pending=True)
+    return Report(cached.result["dimensions"], cached.data_version, version,
+                  cached.computed_at, cached.duration_ms, pending=True)  # fmt: skip
+
+
+@dataclass
+class Disagreement:
+    dialogue_id: int
+    external_id: str
+    position: int
+    speaker: str | None
+    content: str
+    ratings: dict[str, list[str]] = field(default_factory=dict)  # rater key -> labels
+
+
+async def drilldown(
+    db: AsyncSession,
+    project: Project,
+    filters: Filters,
+    dimension: str,
+    cell: tuple[str | None, str | None, str | None, str | None],
+    limit: int = 200,
+) -> tuple[int, list[Disagreement], list[str]]:
+    """The units behind a dashboard cell: (how many, the first `limit`, the raters)."""
+    data = await dimension_data(db, project, filters, dimension)
+    if data is None:
+        return 0, [], []
+    a, b, row, col = cell
+    if (a is not None and a not in data.raters) or (
+        b not in (None, "majority") and b not in data.raters
+    ):
+        return 0, [], data.raters
+    if (row is not None and row not in data.labels) or (col is not None and col not in data.labels):
+        return 0, [], data.raters
+    hits = compute.disagreements(data, a, b, row, col)
+    shown = hits[:limit]
+    keys = [data.unit(int(i)) for i in shown]
+    dialogue_ids = sorted({k[0] for k in keys})
+    dialogues = dict(
+        (await db.execute(
+            select(Dialogue.id, Dialogue.external_id).where(Dialogue.id.in_(dialogue_ids))
+        )).all()
+    )  # fmt: skip
+    turns = {
+        (t.dialogue_id, t.position): t
+        for t in (await db.scalars(select(Turn).where(Turn.dialogue_id.in_(dialogue_ids)))).all()
+        if (t.dialogue_id, t.position) in set(keys)
+    }
+    out = []
+    for i, (dialogue_id, position) in zip(shown, keys, strict=True):
+        turn = turns.get((dialogue_id, position))
+        ratings = {
+            data.raters[r]: sorted(data.categories[int(code)], key=data.labels.index)
+            for r, code in enumerate(data.codes[:, int(i)])
+            if code >= 0
+        }
+        out.append(Disagreement(dialogue_id, dialogues.get(dialogue_id, "?"), position,
+                                turn.speaker if turn else None,
+                                turn.content if turn else "", ratings))  # fmt: skip
+    return len(hits), out, data.raters
+
+
+async def rater_names(db: AsyncSession, keys: set[str]) -> dict[str, str]:
+    """Display names for rater keys ("user:ID", "source:ID")."""
+    users = [int(k[5:]) for k in keys if k.startswith("user:")]
+    sources = [int(k[7:]) for k in keys if k.startswith("source:")]
+    names: dict[str, str] = {}
+    if users:
+        for uid, name, email in (
+            await db.execute(select(User.id, User.name, User.email).where(User.id.in_(users)))
+        ).all():
+            names[f"user:{uid}"] = name or email
+    if sources:
+        for sid, name in (
+            await db.execute(
+                select(AnnotationSource.id, AnnotationSource.name).where(
+                    AnnotationSource.id.in_(sources)
+                )
+            )
+        ).all():
+            names[f"source:{sid}"] = name
+    return names

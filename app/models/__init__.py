@@ -1,5 +1,6 @@
 """The ORM tables, one shared package."""
 
+from app.models.agreement import AgreementResult
 from app.models.annotation import Annotation, AnnotationChange, Assignment, TurnNote
 from app.models.audit import AuditEvent
 from app.models.base import Base
@@ -16,6 +17,7 @@ from app.models.project import Project, ProjectMembership, Role
 from app.models.user import ApiToken, Invitation, LoginAttempt, User, UserSession
 
 __all__ = [
+    "AgreementResult",
     "Annotation",
     "AnnotationChange",
     "AnnotationSource",

@@ -33,6 +33,9 @@ class Project(CreatedAt, Base):
     description: Mapped[str] = mapped_column(default="", server_default="")
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     codebook_version: Mapped[int] = mapped_column(default=1, server_default="1")
+    # Bumped by database triggers whenever anything the agreement figures read changes
+    # (migration 0005); read it with a fresh query, the loaded value may be stale.
+    data_version: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     overlap: Mapped[int] = mapped_column(default=2, server_default="2")
     # The named source whose labels the workspace shows as suggestions (None: hidden).
     suggestion_source: Mapped[str | None]

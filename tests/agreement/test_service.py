@@ -5,10 +5,11 @@ from __future__ import annotations
 import krippendorff
 import numpy as np
 import pytest
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.agreement.service import Filters, agreement, as_json
-from app.models import Annotation, Assignment, Project, SourceAnnotation, User
+from app.agreement.service import Filters, agreement
+from app.models import Annotation, AnnotationSource, Assignment, Project, SourceAnnotation, User
 from tests.dialogues.data import (
     client_turn,
     counselor_turn,
@@ -67,7 +68,7 @@ def _expected_alpha(grid: list[list[str | None]]) -> float:
 
 async def test_people_only_matches_an_independent_computation(db: AsyncSession) -> None:
     project, _, _ = await _setup(db)
-    result = as_json(await agreement(db, project, Filters()))
+    result = await agreement(db, project, Filters())
     emotion = next(r for r in result if r["dimension"] == "emotion")
     # emotion allows several labels: alpha with MASI on single-label sets equals nominal alpha
     assert emotion["distance"] == "MASI"
@@ -80,16 +81,17 @@ async def test_people_only_matches_an_independent_computation(db: AsyncSession) 
 
 async def test_a_source_can_join_the_raters(db: AsyncSession) -> None:
     project, _, _ = await _setup(db)
-    result = as_json(await agreement(db, project, Filters(sources=("model-draft",))))
+    result = await agreement(db, project, Filters(sources=("model-draft",)))
     emotion = next(r for r in result if r["dimension"] == "emotion")
-    assert "source:model-draft" in emotion["raters"]
+    source_id = await db.scalar(
+        select(AnnotationSource.id).where(AnnotationSource.name == "model-draft")
+    )
+    assert f"source:{source_id}" in emotion["raters"]
     assert emotion["alpha"]["value"] == pytest.approx(_expected_alpha([*GRID, GRID[0]]), abs=1e-9)
 
 
 async def test_filters_narrow_the_units(db: AsyncSession) -> None:
     project, _, _ = await _setup(db)
-    result = as_json(
-        await agreement(db, project, Filters(dimension="emotion", speaker="counselor"))
-    )
+    result = await agreement(db, project, Filters(dimension="emotion", speaker="counselor"))
     assert [r["dimension"] for r in result] == ["emotion"]
     assert "alpha" not in result[0]  # emotion is only on client turns
