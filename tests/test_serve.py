@@ -145,8 +145,23 @@ def test_first_start_loads_the_demo_dialogues_with_two_sources(served: Served) -
             "SELECT s.name, count(DISTINCT a.dialogue_id) FROM source_annotations a "
             "JOIN annotation_sources s ON s.id = a.source_id GROUP BY 1 ORDER BY 1"
         ).fetchall()
+        people = conn.execute(
+            "SELECT count(*), count(DISTINCT user_id) FROM assignments WHERE status = 'submitted'"
+        ).fetchone()
+        # units the demo annotators labelled differently: the dashboard has something to show
+        disagreements = conn.execute(
+            "SELECT count(*) FROM annotations a JOIN annotations b ON a.dialogue_id = b.dialogue_id"
+            " AND a.position = b.position AND a.dimension = b.dimension"
+            " AND a.assignment_id < b.assignment_id WHERE a.labels <> b.labels"
+        ).fetchone()
+        version = conn.execute("SELECT data_version FROM projects WHERE slug = 'demo'").fetchone()
     assert per_language == [("en", 4), ("zh", 4)]
     assert sources == [("demo-import", 8), ("model-draft", 8)]
+    assert people == (16, 3)  # two of the three demo annotators per dialogue
+    assert disagreements is not None
+    assert disagreements[0] > 0
+    assert version is not None
+    assert version[0] > 0
 
 
 def test_sigterm_stops_the_embedded_postgresql_too(tmp_path: Path) -> None:

@@ -178,7 +178,8 @@ async def report(db: AsyncSession, project: Project, filters: Filters) -> Report
     """Cached figures when current; otherwise computed now, or in the background when large
     (then the last figures are shown, marked with when they were computed)."""
     version = await data_version(db, project.id)
-    cached = await db.get(AgreementResult, (project.id, params_key(filters)))
+    key = (project.id, params_key(filters))
+    cached = await db.get(AgreementResult, key, populate_existing=True)
     if cached is not None and cached.data_version == version:
         return Report(cached.result["dimensions"], cached.data_version, version,
                       cached.computed_at, cached.duration_ms)  # fmt: skip

@@ -1,7 +1,8 @@
 """Project data version (bumped by triggers) and the agreement results cache.
 
 `projects.data_version` changes whenever something the agreement figures read changes: an
-assignment enters or leaves "submitted" (or a submitted one is deleted), an import finishes,
+assignment enters or leaves "submitted" (or a submitted one is inserted or deleted: bulk
+inserts bump once per statement), an import finishes,
 or the codebook version moves. The triggers keep it right whatever code path made the change,
 and they do not touch the hot path of saves (a save never changes a submitted assignment).
 
@@ -28,6 +29,11 @@ BEGIN
         NEW.data_version := OLD.data_version + 1;
         RETURN NEW;
     END IF;
+    IF TG_LEVEL = 'STATEMENT' THEN
+        UPDATE projects SET data_version = data_version + 1
+        WHERE id IN (SELECT project_id FROM new_rows WHERE status = 'submitted');
+        RETURN NULL;
+    END IF;
     IF TG_OP = 'DELETE' THEN
         UPDATE projects SET data_version = data_version + 1 WHERE id = OLD.project_id;
         RETURN OLD;
@@ -37,6 +43,9 @@ BEGIN
 END $$
 """
 TRIGGERS = (
+    """CREATE TRIGGER assignments_submitted_inserted
+    AFTER INSERT ON assignments REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT
+    EXECUTE FUNCTION psy_bump_data_version()""",
     """CREATE TRIGGER assignments_submitted_changed
     AFTER UPDATE OF status ON assignments FOR EACH ROW
     WHEN ((OLD.status = 'submitted') <> (NEW.status = 'submitted'))
@@ -88,6 +97,7 @@ def downgrade() -> None:
         ("import_batches_succeeded", "import_batches"),
         ("assignments_submitted_deleted", "assignments"),
         ("assignments_submitted_changed", "assignments"),
+        ("assignments_submitted_inserted", "assignments"),
     ):
         op.execute(f"DROP TRIGGER {trigger} ON {table}")
     op.execute("DROP FUNCTION psy_bump_data_version()")

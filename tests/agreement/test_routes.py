@@ -48,3 +48,88 @@ async def test_annotators_cannot_see_agreement(client: httpx.AsyncClient, db: As
     await login(client, users[0])
     assert (await client.get(f"/projects/{project.slug}/agreement")).status_code == 403
     assert (await client.get(f"/api/v1/projects/{project.slug}/agreement")).status_code == 403
+
+
+async def test_heatmap_cells_drill_down_to_the_disagreeing_turns(
+    client: httpx.AsyncClient, db: AsyncSession
+) -> None:
+    project, users, dialogues = await _setup(db)
+    users[0].name = "<script>alert(1)</script>"
+    lead = await make_user(db)
+    await add_member(db, project, lead, Role.lead)
+    await login(client, lead)
+    base = f"/projects/{project.slug}/agreement"
+    html = (await client.get(base + "?dimension=emotion")).text
+    assert "<script>alert(1)</script>" not in html
+    assert "&lt;script&gt;alert(1)" in html
+    page = BeautifulSoup(html, "html.parser")
+    detail = page.select_one("section.dimension-detail[data-dimension='emotion']")
+    assert detail is not None
+    cells = detail.select("svg.heatmap a.cell-link")
+    assert len(cells) == 6  # 3 raters: every ordered pair off the diagonal shares units
+    pair = next(c for c in cells if c["data-a"] == f"user:{users[0].id}"
+                and c["data-b"] == f"user:{users[2].id}")  # fmt: skip
+    listing = await client.get(str(pair["href"]))
+    assert listing.status_code == 200
+    units = BeautifulSoup(listing.text, "html.parser").select("ol.units-list li")
+    assert len(units) == 2  # GRID: raters 0 and 2 differ on two units
+    for li in units:
+        link = li.select_one("a.unit-link")
+        assert link is not None
+        dialogue_id, position = int(li["data-dialogue-id"]), int(li["data-position"])  # type: ignore[arg-type]
+        assert dialogue_id in dialogues
+        assert (
+            link["href"] == f"/projects/{project.slug}/dialogues/{dialogue_id}#turn-{position + 1}"
+        )
+        view = await client.get(str(link["href"]).split("#")[0])
+        assert f'id="turn-{position + 1}"' in view.text
+    confusion = detail.select("svg.confusion a.cell-link")
+    assert confusion, "the confusion matrix links its non-empty cells"
+    cell = await client.get(str(confusion[0]["href"]))
+    assert cell.status_code == 200
+    assert "units-list" in cell.text
+    api = (await client.get(f"/api/v1/projects/{project.slug}/agreement")).json()
+    assert api["current"] is True
+    assert api["computed_at"]
+    assert api["recomputing"] is False
+    assert api["rater_names"][f"user:{users[0].id}"] == "<script>alert(1)</script>"
+
+
+async def test_bad_drilldown_and_filter_requests_are_refused(
+    client: httpx.AsyncClient, db: AsyncSession
+) -> None:
+    project, users, _ = await _setup(db)
+    lead = await make_user(db)
+    await add_member(db, project, lead, Role.lead)
+    await login(client, lead)
+    units = f"/projects/{project.slug}/agreement/units"
+    missing = await client.get(units)
+    assert missing.status_code == 422
+    assert "Choose a dimension" in missing.text
+    majority_first = await client.get(units + "?dimension=emotion&a=majority&b=user:1")
+    assert majority_first.status_code == 422
+    assert "first rater" in majority_first.text
+    assert (await client.get(units + "?dimension=emotion&a=nobody")).status_code == 422
+    unknown_source = await client.get(f"/projects/{project.slug}/agreement?source=ghost")
+    assert unknown_source.status_code == 422
+    assert "ghost" in unknown_source.text
+    assert (await client.get(f"/projects/{project.slug}/agreement?batch=abc")).status_code == 422
+    nothing = await client.get(units + f"?dimension=emotion&a=user:{users[0].id}&b=user:999")
+    assert nothing.status_code == 200
+    assert "No unit matches" in nothing.text
+
+
+async def test_rater_and_pair_tables_download_as_csv(
+    client: httpx.AsyncClient, db: AsyncSession
+) -> None:
+    project, users, _ = await _setup(db)
+    lead = await make_user(db)
+    await add_member(db, project, lead, Role.lead)
+    await login(client, lead)
+    base = f"/projects/{project.slug}/agreement.csv"
+    raters = list(csv.DictReader(io.StringIO((await client.get(base + "?table=raters")).text)))
+    assert {r["rater"] for r in raters} == {f"user:{u.id}" for u in users}
+    assert all(r["dimension"] == "emotion" for r in raters)
+    pairs = list(csv.DictReader(io.StringIO((await client.get(base + "?table=pairs")).text)))
+    assert len(pairs) == 3  # 3 raters, one emotion dimension with ratings
+    assert all(0 < int(p["shared_units"]) <= 8 for p in pairs)
