@@ -37,14 +37,14 @@ class FilterParams:
         dimension: Annotated[str | None, Query(max_length=40)] = None,
         speaker: Literal["client", "counselor", ""] = "",
         topic: Annotated[str | None, Query(max_length=200)] = None,
-        batch: Annotated[int | None, Query(ge=1)] = None,
+        batch: Annotated[str | None, Query(max_length=18, pattern=r"^[0-9]*$")] = None,
         raters: Literal["people", "all"] = "people",
         source: Annotated[list[str] | None, Query()] = None,
     ) -> None:
         self.dimension = dimension or None
         self.speaker = speaker or None
         self.topic = topic or None
-        self.batch = batch
+        self.batch = int(batch) if batch else None  # the form sends "" for "all"
         self.raters = raters
         self.source = source or []
 
