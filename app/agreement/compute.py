@@ -17,17 +17,16 @@ import numpy as np
 from numpy.typing import NDArray
 
 from app.agreement import metrics as m
+from app.agreement import metrics_sparse as sparse
 from app.agreement.gather import NO_WEEK, POSITION_SPAN, SEP, RawRatings
 from app.agreement.metrics_alpha import (
     Metric,
     alpha_from_counts,
-    bootstrap_from_counts,
     level_metric,
     set_distance_matrix,
 )
 from app.agreement.metrics_encode import MISSING, unit_counts
 from app.agreement.metrics_kappa import (
-    fleiss_from_counts,
     mean_pairwise_kappa_codes,
     pair_table,
     percent_from_counts,
@@ -73,10 +72,9 @@ def build(
     """Pivot the ratings; label strings are mapped once per distinct string, not per rating."""
     units, unit_index = np.unique(raw.unit_key, return_inverse=True)
     raters, rater_index = np.unique(raw.rater, return_inverse=True)
-    distinct: dict[str, int] = {}
-    string_code = np.fromiter(
-        (distinct.setdefault(s, len(distinct)) for s in raw.labels), np.int64, len(raw.labels)
-    )
+    # dict.fromkeys and map run in C: ~0.1 s for a million ratings
+    distinct = {s: i for i, s in enumerate(dict.fromkeys(raw.labels))}
+    string_code = np.fromiter(map(distinct.__getitem__, raw.labels), np.int64, len(raw.labels))
     sets = [frozenset(aliases.get(v, v) for v in s.split(SEP)) for s in distinct]
     axis = list(labels) + sorted({v for s in sets for v in s} - set(labels))
     position = {label: i for i, label in enumerate(axis)}
@@ -126,26 +124,16 @@ def label_confusion(data: DimensionData, a: NDArray[np.int64], b: NDArray[np.int
     return data.membership.T @ table @ data.membership
 
 
-def majority_codes(data: DimensionData, rater: int | None) -> NDArray[np.int64]:
+def majority_codes(data: DimensionData, sc: sparse.SparseCounts, rater: int) -> NDArray[np.int64]:
     """Per unit, the plurality category of the raters other than `rater`; MISSING on ties."""
-    codes = data.codes
-    counts = unit_counts(codes, len(data.categories))
-    if rater is not None:
-        own = codes[rater]
-        rated = np.flatnonzero(own >= 0)
-        counts[rated, own[rated]] -= 1
-    if counts.shape[1] == 0:
-        return np.full(counts.shape[0], MISSING, dtype=np.int64)
-    top = counts.max(axis=1)
-    tied = (counts == top[:, None]).sum(axis=1) > 1
-    best = counts.argmax(axis=1)
-    return np.where((top == 0) | tied, MISSING, best).astype(np.int64)
+    majority, _, _ = sparse.others_majority(sc, data.codes[rater])
+    return np.where(majority >= 0, majority, MISSING)
 
 
-def _confusions(data: DimensionData) -> dict[str, Any]:
+def _confusions(data: DimensionData, sc: sparse.SparseCounts) -> dict[str, Any]:
     n = len(data.raters)
     majority = {
-        data.raters[r]: _sparse(label_confusion(data, data.codes[r], majority_codes(data, r)))
+        data.raters[r]: _sparse(label_confusion(data, data.codes[r], majority_codes(data, sc, r)))
         for r in range(n)
     }
     pairs: dict[str, Any] = {}
@@ -158,15 +146,15 @@ def _confusions(data: DimensionData) -> dict[str, Any]:
     return {"majority": majority, "pairs": pairs}
 
 
-def _trend(data: DimensionData, counts: NDArray[np.int64], metric: Metric) -> dict[str, Any]:
+def _trend(data: DimensionData, sc: sparse.SparseCounts, metric: Metric) -> dict[str, Any]:
     out: dict[str, Any] = {"batch": [], "week": []}
-    pairable = counts.sum(axis=1) >= 2
+    pairable = sc.m >= 2
     for kind, groups in (("batch", data.unit_batch), ("week", data.unit_week)):
         for g in np.unique(groups[pairable]):
             if kind == "week" and g == NO_WEEK:
                 continue
             mask = pairable & (groups == g)
-            alpha = alpha_from_counts(counts[mask], metric, None)
+            alpha = sparse.alpha(sc.subset(mask), metric)
             label: Any = int(g)
             if kind == "week":
                 label = (WEEK_ZERO + timedelta(weeks=int(g))).isoformat()
@@ -195,21 +183,21 @@ def _per_label(data: DimensionData) -> dict[str, Any]:
 def figures(data: DimensionData, *, n_boot: int = N_BOOT) -> dict[str, Any]:
     """Every figure of one dimension, JSON-ready."""
     codes, k = data.codes, len(data.categories)
-    counts = unit_counts(codes, k)
+    sc = sparse.SparseCounts.from_codes(codes, k)
     metric = data.metric
-    alpha = alpha_from_counts(counts, metric, codes)
-    ci = bootstrap_from_counts(counts, metric, n_boot, 7, 0.95)
+    alpha = sparse.alpha(sc, metric, codes)
+    ci = sparse.bootstrap_alpha(sc, metric, n_boot, 7, 0.95)
     pairwise_kappa = m.pairwise_matrix(codes, "cohen_kappa")
     pairwise_agreement = m.pairwise_matrix(codes, "agreement")
-    per_rater = m.rater_agreement(codes)
+    per_rater = sparse.rater_agreement(sc, codes)
     result: dict[str, Any] = {
         "raters": data.raters,
         "labels": data.labels,
         "distance": "MASI" if data.multi_label else "nominal",
-        "percent_agreement": coefficient(percent_from_counts(counts, codes)),
+        "percent_agreement": coefficient(sparse.percent_agreement(sc, codes)),
         "alpha": coefficient(alpha),
         "alpha_ci95": {"low": ci.low, "high": ci.high, "undefined_reason": ci.reason},
-        "fleiss_kappa": coefficient(fleiss_from_counts(counts, codes)),
+        "fleiss_kappa": coefficient(sparse.fleiss_kappa(sc, codes)),
         "mean_pairwise_cohen_kappa": coefficient(mean_pairwise_kappa_codes(codes, k)),
         "pairwise_cohen_kappa": [[c.value for c in row] for row in pairwise_kappa],
         "pairwise_agreement": [[c.value for c in row] for row in pairwise_agreement],
@@ -225,8 +213,8 @@ def figures(data: DimensionData, *, n_boot: int = N_BOOT) -> dict[str, Any]:
             }
             for r in per_rater
         ],
-        "confusion": _confusions(data),
-        "trend": _trend(data, counts, metric),
+        "confusion": _confusions(data, sc),
+        "trend": _trend(data, sc, metric),
     }
     if data.multi_label:
         result["per_label"] = _per_label(data)
@@ -247,13 +235,14 @@ def disagreements(
     units where `a` used `row` and `b` used `col` (the confusion cell, agreeing or not).
     """
     codes = data.codes
+    sc = sparse.SparseCounts.from_codes(codes, len(data.categories))
     if a is None:
-        counts = unit_counts(codes, len(data.categories))
-        rated = counts.sum(axis=1)
-        return np.flatnonzero((rated >= 2) & (counts.max(axis=1) < rated))
+        top = np.zeros(len(sc.m), dtype=np.int64)
+        np.maximum.at(top, sc.unit, sc.count)
+        return np.flatnonzero((sc.m >= 2) & (top < sc.m))
     ia = data.raters.index(a)
     own = codes[ia]
-    other = majority_codes(data, ia) if b == "majority" else codes[data.raters.index(b or "")]
+    other = majority_codes(data, sc, ia) if b == "majority" else codes[data.raters.index(b or "")]
     both = (own >= 0) & (other >= 0)
     if row is None or col is None:
         return np.flatnonzero(both & (own != other))
