@@ -14,6 +14,7 @@ from datetime import date, timedelta
 from typing import Any
 
 import numpy as np
+import numpy.random  # numpy loads it lazily: here at start-up, not in the first request
 from numpy.typing import NDArray
 
 from app.agreement import metrics as m
@@ -21,15 +22,13 @@ from app.agreement import metrics_sparse as sparse
 from app.agreement.gather import NO_WEEK, POSITION_SPAN, SEP, RawRatings
 from app.agreement.metrics_alpha import (
     Metric,
-    alpha_from_counts,
     level_metric,
     set_distance_matrix,
 )
-from app.agreement.metrics_encode import MISSING, unit_counts
+from app.agreement.metrics_encode import MISSING
 from app.agreement.metrics_kappa import (
     mean_pairwise_kappa_codes,
     pair_table,
-    percent_from_counts,
 )
 
 N_BOOT = 200
@@ -164,20 +163,16 @@ def _trend(data: DimensionData, sc: sparse.SparseCounts, metric: Metric) -> dict
 
 
 def _per_label(data: DimensionData) -> dict[str, Any]:
-    out = {}
-    for i, label in enumerate(data.labels):
-        has = data.membership[:, i]
-        binary = np.where(data.codes >= 0, has[np.maximum(data.codes, 0)], MISSING)
-        counts = unit_counts(binary.astype(np.int64), 2)
-        out[label] = {
-            "alpha": coefficient(
-                alpha_from_counts(counts, level_metric("nominal", [0, 1]), binary)
-            ),
-            "mean_kappa": coefficient(mean_pairwise_kappa_codes(binary, 2)),
-            "percent_agreement": coefficient(percent_from_counts(counts, binary)),
-            "n_positive": int((binary == 1).sum()),
+    found = sparse.per_label_agreement(data.codes, data.membership, data.labels)
+    return {
+        label: {
+            "alpha": coefficient(f.alpha),
+            "mean_kappa": coefficient(f.mean_kappa),
+            "percent_agreement": coefficient(f.percent_agreement),
+            "n_positive": f.n_positive,
         }
-    return out
+        for label, f in found.items()
+    }
 
 
 def figures(data: DimensionData, *, n_boot: int = N_BOOT) -> dict[str, Any]:

@@ -28,6 +28,7 @@ from app.agreement.metrics_types import (
     UNEQUAL_RATERS,
     Coefficient,
     ConfidenceInterval,
+    LabelAgreement,
     RaterAgreement,
 )
 
@@ -324,3 +325,61 @@ def rater_agreement(sc: SparseCounts, codes: IntArray) -> tuple[RaterAgreement, 
             n_units_majority_tied=int((shared & (majority_or_tie == -2)).sum()),
         ))  # fmt: skip
     return tuple(out)
+
+
+def per_label_agreement(
+    codes: IntArray, membership: IntArray, labels: list[str]
+) -> dict[str, LabelAgreement]:
+    """``metrics_raters.per_label_agreement`` for every label at once, from category codes and
+    which labels each category holds (``membership[c, l]``)."""
+    rated = codes >= 0
+    m = rated.sum(axis=0)
+    keep = m >= 2
+    n_units, dropped = int(keep.sum()), int((m == 1).sum())
+    n_raters = int((rated & keep[None, :]).any(axis=1).sum())
+    n_ratings = int(m[keep].sum())
+    tally = (n_units, dropped, n_raters, n_ratings)
+    member = membership.astype(np.bool_)
+    has = [member[np.maximum(codes[r], 0)] & rated[r][:, None] for r in range(codes.shape[0])]
+    pos = np.zeros((codes.shape[1], len(labels)), dtype=np.int64)
+    for h in has:
+        pos += h
+    n_positive = pos.sum(axis=0)
+    p = pos[keep].astype(np.float64)
+    mu = m[keep].astype(np.float64)[:, None]
+    q = mu - p
+    kappas: list[list[Coefficient]] = [[] for _ in labels]
+    weights = nominal_weights(2)
+    for i in range(len(has)):
+        for j in range(i + 1, len(has)):
+            both = rated[i] & rated[j]
+            a, b = has[i][both], has[j][both]
+            n11 = (a & b).sum(axis=0)
+            n10 = (a & ~b).sum(axis=0)
+            n01 = (~a & b).sum(axis=0)
+            n00 = int(both.sum()) - n11 - n10 - n01
+            for col in range(len(labels)):
+                table = np.array([[n00[col], n01[col]], [n10[col], n11[col]]], dtype=np.int64)
+                kappas[col].append(kappa_from_table(table, weights, 0))
+    out = {}
+    for col, label in enumerate(labels):
+        if n_units == 0:
+            alpha_c = Coefficient(None, NO_PAIRABLE_UNITS, 0, dropped, n_raters, 0)
+            percent = Coefficient(None, NO_PAIRABLE_UNITS, *tally)
+            kappa = Coefficient(None, NO_PAIRABLE_UNITS, *tally)
+        else:
+            pc, qc = p[:, col], q[:, col]
+            n1, n0 = float(pc.sum()), float(qc.sum())
+            n = n0 + n1
+            d_observed = 2 * float((pc * qc / (mu[:, 0] - 1)).sum()) / n
+            d_expected = 2 * n0 * n1 / (n * (n - 1))
+            if d_expected <= 0:
+                alpha_c = Coefficient(None, ONE_CATEGORY_ALPHA, *tally)
+            else:
+                value = 1.0 - d_observed / d_expected
+                alpha_c = Coefficient(value, None, *tally, d_observed, d_expected)
+            share = float(((pc * (pc - 1) + qc * (qc - 1)) / (mu[:, 0] * (mu[:, 0] - 1))).mean())
+            percent = Coefficient(share, None, *tally, observed=share)
+            kappa = mean_of_defined(kappas[col], tally)
+        out[label] = LabelAgreement(label, int(n_positive[col]), alpha_c, kappa, percent)
+    return out

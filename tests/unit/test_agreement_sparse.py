@@ -115,3 +115,29 @@ def test_undefined_cases_match() -> None:
         == m.krippendorff_alpha(lonely).reason
     )
     assert sparse.percent_agreement(sc).value is None
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_per_label_figures_equal_the_one_vs_rest_functions(seed: int) -> None:
+    labels = [str(i) for i in range(7)]
+    sets = [frozenset({a}) for a in labels] + [frozenset({"0", "1"}), frozenset({"2", "5", "6"})]
+    codes = _codes(seed, 2 + seed, 120, len(sets))
+    if seed == 3:
+        codes[:, :] = -1
+        codes[0, :5] = 1  # no pairable unit at all
+    membership = np.array([[label in s for label in labels] for s in sets], dtype=np.int64)
+    got = sparse.per_label_agreement(codes, membership, labels)
+    grid = [[sets[c] if c >= 0 else None for c in row] for row in codes.tolist()]
+    expected = m.per_label_agreement(grid, labels)
+    for label in labels:
+        a, b = got[label], expected[label]
+        assert a.n_positive == b.n_positive
+        for field in ("alpha", "mean_kappa", "percent_agreement"):
+            x, y = getattr(a, field), getattr(b, field)
+            assert x.reason == y.reason, field
+            assert (x.n_units, x.n_units_dropped_single_rater) == (
+                y.n_units,
+                y.n_units_dropped_single_rater,
+            ), field
+            assert (x.n_raters, x.n_ratings) == (y.n_raters, y.n_ratings), field
+            assert x.value == pytest.approx(y.value, abs=1e-12), field
