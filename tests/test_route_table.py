@@ -96,6 +96,7 @@ POLICY = {
     ("GET", "/projects/{slug}/annotate"): ANNOTATOR,
     ("GET", "/projects/{slug}/agreement"): REVIEW,
     ("GET", "/projects/{slug}/agreement/units"): REVIEW,
+    ("GET", "/projects/{slug}/agreement/confusion"): REVIEW,
     ("GET", "/projects/{slug}/agreement.json"): REVIEW,
     ("GET", "/projects/{slug}/agreement.csv"): REVIEW,
     ("GET", "/api/v1/projects/{slug}/agreement"): REVIEW,

@@ -132,7 +132,8 @@ async def dashboard(
     access: ProjectAccess = Review,
     pair: Annotated[str | None, Query(max_length=170)] = None,
 ) -> Response:
-    """Per-dimension agreement with explanations, rater heatmaps, confusion and trend."""
+    """Per-dimension agreement with explanations, rater heatmaps and trend; each confusion
+    matrix loads on its own when scrolled to (`confusion` below)."""
     found, _ = await _report(db, access, params)
     names = await _names(db, _rater_keys(found.dimensions), request)
     views: list[dict[str, Any]] = []
@@ -140,16 +141,15 @@ async def dashboard(
         if "alpha" not in row:
             views.append({"row": row})
             continue
-        raters = row["raters"]
-        a, _, b = (pair or "").partition("|")
-        if a not in raters or (b != "majority" and b not in raters) or a == b:
-            a, b = raters[0], "majority"
         units_url = f"/projects/{access.project.slug}/agreement/units?" + params.query(
             dimension=row["dimension"]
         )
+        confusion_url = f"/projects/{access.project.slug}/agreement/confusion?" + params.query(
+            dimension=row["dimension"], pair=pair or ""
+        )
         views.append({
             "row": row, "units_url": units_url, "heatmap": charts.heatmap(row, names),
-            "confusion": charts.confusion(row, a, b, names), "pair": (a, b),
+            "confusion_url": confusion_url,
             "trend": {k: charts.trend(v) for k, v in row["trend"].items() if v},
         })  # fmt: skip
     cb = await codebook.load(db, access.project)
@@ -167,6 +167,40 @@ async def dashboard(
                "dimensions": [d for d in cb.dimensions if d.dimension.kind == "label"],
                "topics": [lb.value for lb in topics.labels] if topics else []}  # fmt: skip
     return render(request, "agreement/dashboard.html", context, block="results")
+
+
+def _pair(row: dict[str, Any], pair: str | None) -> tuple[str, str]:
+    raters = row["raters"]
+    a, _, b = (pair or "").partition("|")
+    if a not in raters or (b != "majority" and b not in raters) or a == b:
+        return raters[0], "majority"
+    return a, b
+
+
+@router.get("/projects/{slug}/agreement/confusion")
+async def confusion(
+    request: Request,
+    db: SessionDep,
+    params: Params,
+    access: ProjectAccess = Review,
+    pair: Annotated[str | None, Query(max_length=170)] = None,
+) -> Response:
+    """One dimension's label x label confusion matrix for two raters, or a rater against the
+    others' majority (a fragment for the dashboard, or a page of its own)."""
+    if not params.dimension:
+        raise Invalid(N_("Choose a dimension to see its confusion matrix."))
+    found, _ = await _report(db, access, params)
+    row = next((r for r in found.dimensions if r["dimension"] == params.dimension), None)
+    names = await _names(db, _rater_keys(found.dimensions), request)
+    view: dict[str, Any] | None = None
+    if row is not None and "alpha" in row:
+        a, b = _pair(row, pair)
+        units_url = f"/projects/{access.project.slug}/agreement/units?" + params.query()
+        view = {"row": row, "pair": (a, b), "units_url": units_url,
+                "confusion": charts.confusion(row, a, b, names)}  # fmt: skip
+    context = {"access": access, "params": params, "view": view, "names": names,
+               "back": params.query(), "report": found}  # fmt: skip
+    return render(request, "agreement/confusion.html", context, block="figure")
 
 
 @router.get("/projects/{slug}/agreement/units")

@@ -11,7 +11,7 @@ from bs4 import BeautifulSoup
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import ProjectMembership, Role
-from tests.agreement.test_service import _setup
+from tests.agreement.test_service import GRID, _setup
 from tests.factories import add_member, login, make_user
 
 
@@ -83,8 +83,29 @@ async def test_heatmap_cells_drill_down_to_the_disagreeing_turns(
         )
         view = await client.get(str(link["href"]).split("#")[0])
         assert f'id="turn-{position + 1}"' in view.text
-    confusion = detail.select("svg.confusion a.cell-link")
+    assert not detail.select("svg.confusion")  # each confusion matrix loads on its own
+    slot = detail.select_one(".confusion-slot")
+    assert slot is not None
+    fragment = await client.get(str(slot["hx-get"]), headers={"HX-Request": "true"})
+    assert "<header" not in fragment.text
+    confusion = BeautifulSoup(fragment.text, "html.parser").select("svg.confusion a.cell-link")
     assert confusion, "the confusion matrix links its non-empty cells"
+    a_key, b_key = f"user:{users[0].id}", f"user:{users[2].id}"
+    pair_page = await client.get(
+        f"{base}/confusion", params={"dimension": "emotion", "pair": f"{a_key}|{b_key}"}
+    )
+    chosen = BeautifulSoup(pair_page.text, "html.parser")
+    assert chosen.select_one("header") is not None  # a whole page without htmx
+    selected = chosen.select_one("select[name=pair] option[selected]")
+    assert selected is not None
+    assert selected["value"] == f"{a_key}|{b_key}"
+    table = chosen.select_one("table.confusion-table")
+    assert table is not None
+    # raters 0 and 2 rate every unit; their confusion counts add up to the units both rated
+    counts = [int(td.get_text()) for td in table.select("tbody td")]
+    assert sum(counts) == sum(1 for u in range(8) if GRID[0][u] and GRID[2][u])
+    no_dimension = await client.get(f"{base}/confusion")
+    assert no_dimension.status_code == 422
     cell = await client.get(str(confusion[0]["href"]))
     assert cell.status_code == 200
     assert "units-list" in cell.text
