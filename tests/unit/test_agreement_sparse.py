@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
 
 from app.agreement import metrics as m
 from app.agreement import metrics_sparse as sparse
@@ -14,6 +15,7 @@ from app.agreement.metrics_alpha import (
 )
 from app.agreement.metrics_encode import unit_counts
 from app.agreement.metrics_kappa import fleiss_from_counts, percent_from_counts
+from tests.unit.test_agreement_metrics import code_matrices
 
 
 def _codes(seed: int, raters: int, units: int, k: int, fixed: bool = False) -> np.ndarray:
@@ -141,3 +143,33 @@ def test_per_label_figures_equal_the_one_vs_rest_functions(seed: int) -> None:
             ), field
             assert (x.n_raters, x.n_ratings) == (y.n_raters, y.n_ratings), field
             assert x.value == pytest.approx(y.value, abs=1e-12), field
+
+
+@settings(max_examples=80, deadline=None, database=None)
+@given(matrix=code_matrices)
+def test_sparse_and_dense_agree_on_any_matrix(matrix: np.ndarray) -> None:
+    """Hypothesis: every coefficient the dashboard takes from the sparse table equals the dense
+    one, including the undefined cases and their counts."""
+    k = int(matrix.max()) + 1 if (matrix >= 0).any() else 1
+    counts = unit_counts(matrix, k)
+    sc = sparse.SparseCounts.from_codes(matrix, k)
+    metric = level_metric("nominal", list(range(k)))
+    pairs = [
+        (sparse.alpha(sc, metric, matrix), alpha_from_counts(counts, metric, matrix)),
+        (sparse.percent_agreement(sc, matrix), percent_from_counts(counts, matrix)),
+        (sparse.fleiss_kappa(sc, matrix), fleiss_from_counts(counts, matrix)),
+    ]
+    for mine, theirs in zip(
+        sparse.rater_agreement(sc, matrix), m.rater_agreement(matrix), strict=True
+    ):
+        for field in ("with_others", "with_majority", "kappa_with_majority",
+                      "mean_kappa_with_others"):  # fmt: skip
+            pairs.append((getattr(mine, field), getattr(theirs, field)))
+    for mine, theirs in pairs:
+        assert mine.reason == theirs.reason
+        assert (mine.n_units, mine.n_raters, mine.n_ratings) == (
+            theirs.n_units,
+            theirs.n_raters,
+            theirs.n_ratings,
+        )
+        assert mine.value == pytest.approx(theirs.value, abs=1e-9)
