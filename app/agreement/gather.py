@@ -25,12 +25,9 @@ POSITION_SPAN = 1 << 16  # unit key = dialogue id * POSITION_SPAN + position + 1
 
 _PEOPLE = """
 SELECT a.dimension, array_agg(a.dialogue_id), array_agg(a.position), array_agg(s.user_id),
-       array_agg(array_to_string(a.labels, E'\\x1f')), array_agg(coalesce(d.import_batch_id, 0)),
-       array_agg(coalesce((date_trunc('week', s.submitted_at AT TIME ZONE 'UTC')::date
-                           - DATE '1970-01-05') / 7, -2147483648))
+       array_agg(array_to_string(a.labels, E'\\x1f')), array_agg(a.assignment_id)
 FROM annotations a
 JOIN assignments s ON s.id = a.assignment_id
-JOIN dialogues d ON d.id = a.dialogue_id
 {join}
 WHERE s.project_id = :project AND s.status = 'submitted' AND a.labels IS NOT NULL
   AND cardinality(a.labels) > 0 {where}
@@ -38,15 +35,25 @@ GROUP BY a.dimension
 """
 _SOURCES = """
 SELECT a.dimension, array_agg(a.dialogue_id), array_agg(a.position), array_agg(-src.id),
-       array_agg(array_to_string(a.labels, E'\\x1f')), array_agg(coalesce(d.import_batch_id, 0)),
-       array_agg(-2147483648)
+       array_agg(array_to_string(a.labels, E'\\x1f')), array_agg(0::bigint)
 FROM source_annotations a
 JOIN annotation_sources src ON src.id = a.source_id
-JOIN dialogues d ON d.id = a.dialogue_id
 {join}
 WHERE src.project_id = :project AND src.name = ANY(:sources) AND a.labels IS NOT NULL
   AND cardinality(a.labels) > 0 {where}
 GROUP BY a.dimension
+"""
+# Small side tables instead of per-rating joins: the batch of each dialogue, the week of
+# each submitted assignment (Monday-based weeks since 1970-01-05).
+_BATCHES = """
+SELECT array_agg(id ORDER BY id), array_agg(coalesce(import_batch_id, 0) ORDER BY id)
+FROM dialogues WHERE project_id = :project
+"""
+_WEEKS = """
+SELECT array_agg(id ORDER BY id),
+       array_agg(coalesce((date_trunc('week', submitted_at AT TIME ZONE 'UTC')::date
+                           - DATE '1970-01-05') / 7, -2147483648) ORDER BY id)
+FROM assignments WHERE project_id = :project AND status = 'submitted'
 """
 
 
@@ -85,17 +92,32 @@ class RawRatings:
 
 
 def _sql(base: str, filters: Filters) -> str:
-    where, join = [], ""
+    where, joins = [], []
     if filters.dimension:
         where.append("AND a.dimension = :dimension")
     if filters.speaker:
-        join = "JOIN turns t ON t.dialogue_id = a.dialogue_id AND t.position = a.position"
+        joins.append("JOIN turns t ON t.dialogue_id = a.dialogue_id AND t.position = a.position")
         where.append("AND t.speaker = :speaker")
+    if filters.topic or filters.batch:
+        joins.append("JOIN dialogues d ON d.id = a.dialogue_id")
     if filters.topic:
         where.append("AND d.session_labels @> CAST(:topic AS jsonb)")
     if filters.batch:
         where.append("AND d.import_batch_id = :batch")
-    return base.format(join=join, where=" ".join(where))
+    return base.format(join=" ".join(joins), where=" ".join(where))
+
+
+async def _lookup(db: AsyncSession, sql: str, project_id: int) -> tuple[Any, Any]:
+    keys, values = (await db.execute(text(sql), {"project": project_id})).one()
+    return np.asarray(keys or [], dtype=np.int64), np.asarray(values or [], dtype=np.int64)
+
+
+def _look_up(keys: Any, values: Any, wanted: NDArray[np.int64], missing: int) -> Any:
+    """values[keys == w] for each w (keys sorted); `missing` where absent."""
+    if len(keys) == 0:
+        return np.full(len(wanted), missing, dtype=np.int64)
+    at = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
+    return np.where(keys[at] == wanted, values[at], missing)
 
 
 def _concat(parts: list[list[Any]]) -> NDArray[np.int64]:
@@ -119,15 +141,21 @@ async def gather(db: AsyncSession, project_id: int, filters: Filters) -> dict[st
         used = {k: v for k, v in params.items() if f":{k}" in sql}
         for row in (await db.execute(text(sql), used)).all():
             found.setdefault(row[0], []).append(tuple(row[1:]))
+    if not found:
+        return {}
+    batch_keys, batches = await _lookup(db, _BATCHES, project_id)
+    week_keys, weeks = await _lookup(db, _WEEKS, project_id)
     out = {}
     for dimension, parts in found.items():
         columns = list(zip(*parts, strict=True))
+        dialogue = _concat(list(columns[0]))
+        assignment = _concat(list(columns[4]))
         out[dimension] = RawRatings(
-            dialogue=_concat(list(columns[0])),
+            dialogue=dialogue,
             position=_concat(list(columns[1])),
             rater=_concat(list(columns[2])),
             labels=[s for part in columns[3] for s in part],
-            batch=_concat(list(columns[4])),
-            week=_concat(list(columns[5])),
+            batch=_look_up(batch_keys, batches, dialogue, 0),
+            week=_look_up(week_keys, weeks, assignment, NO_WEEK),
         )
     return out
