@@ -267,10 +267,9 @@ class Job:
         """Stream the staged rows into the tables in one transaction."""
         await self.progress.update(status="writing", force=True)
         async with self.database.sessionmaker() as db, db.begin():
+            driver = await self._begin(db)
             if plan.new_labels:
                 await self._add_labels(db, project, cb, plan.new_labels)
-            driver = (await (await db.connection()).get_raw_connection()).driver_connection
-            assert driver is not None
             for table, columns in (
                 ("dialogues", DIALOGUE_COLUMNS),
                 ("turns", TURN_COLUMNS),
@@ -316,6 +315,23 @@ class Job:
             assert batch is not None
         await self.progress.update(**values, force=True)
         return batch
+
+    async def _begin(self, db: AsyncSession) -> Any:
+        """Open the write transaction; the asyncpg connection the COPYs go through.
+
+        SQLAlchemy sends BEGIN with the first statement, and a COPY on the raw connection is
+        not one: without a statement first, each COPY would commit on its own.
+        """
+        await db.execute(
+            select(ImportBatch.id)
+            .where(ImportBatch.id == self.batch_id)
+            .with_for_update(read=True, key_share=True)  # FOR KEY SHARE, as the rows' FKs take
+        )
+        raw = await (await db.connection()).get_raw_connection()
+        driver = raw.driver_connection
+        if driver is None or not driver.is_in_transaction():
+            raise RuntimeError("the import's COPYs would run outside its transaction")
+        return driver
 
     async def _add_labels(
         self,

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from app.codebook.core import load
 from app.errors import Conflict
 from app.exports.source import write_psy_insight
-from app.models import CodebookVersion, Dialogue, Project
+from app.models import CodebookVersion, Dialogue, ImportBatch, Project
 from tests.imports.helpers import Env, make_env, require_shared, v7_bytes, v7_record
 
 
@@ -187,3 +187,19 @@ async def test_other_formats_import(env: Env) -> None:
     batch = await env.run(text, name="c1.txt", source="cpsycound", fmt="cpsycound")
     assert batch.status == "succeeded", batch.errors
     assert batch.turns == 2
+
+
+async def test_a_database_error_in_the_last_copy_leaves_nothing(env: Env) -> None:
+    # PostgreSQL text cannot hold NUL: the source values' COPY, the last one, fails
+    record = v7_record("000001")
+    record["dialog"][1]["reasoning"] = "a\u0000b"
+    with pytest.raises(Exception, match="0x00"):
+        await env.run(v7_bytes([record]))
+    assert await env.counts() == (0, 0, 0)
+    async with env.database.sessionmaker() as db:
+        batch = await db.scalar(select(ImportBatch).order_by(ImportBatch.id.desc()).limit(1))
+    assert batch is not None
+    assert (batch.status, batch.message) == (
+        "failed",
+        "The import failed on our side; nothing was imported.",
+    )
