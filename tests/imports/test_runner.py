@@ -12,6 +12,7 @@ from sqlalchemy import select
 from app.codebook.core import load
 from app.errors import Conflict
 from app.exports.source import write_psy_insight
+from app.imports import runner
 from app.models import CodebookVersion, Dialogue, ImportBatch, Project
 from tests.imports.helpers import Env, make_env, require_shared, v7_bytes, v7_record
 
@@ -187,6 +188,21 @@ async def test_other_formats_import(env: Env) -> None:
     batch = await env.run(text, name="c1.txt", source="cpsycound", fmt="cpsycound")
     assert batch.status == "succeeded", batch.errors
     assert batch.turns == 2
+
+
+async def test_a_problem_after_streamed_chunks_rolls_them_back(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(runner, "CHUNK", 2)  # the first records are sent before the bad one
+    records = [v7_record(f"{i:06d}") for i in range(7)]
+    records.append(v7_record("000099", emotion=["Bliss"]))
+    batch = await env.run(v7_bytes(records))
+    assert batch.status == "failed"
+    assert [(e["code"], e["record"]) for e in batch.errors] == [("unknown_label", 7)]
+    assert await env.counts() == (0, 0, 0)
+    fixed = await env.run(v7_bytes([*records[:7], v7_record("000099")]), name="fixed.json")
+    assert (fixed.status, fixed.dialogues_new, fixed.turns) == ("succeeded", 8, 16)
+    assert await env.counts() == (8, 16, 64)
 
 
 async def test_a_database_error_in_the_last_copy_leaves_nothing(env: Env) -> None:
