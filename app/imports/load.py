@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +34,8 @@ from app.runtime import Database
 
 if TYPE_CHECKING:
     from app.imports.runner import Plan
+
+log = logging.getLogger(__name__)
 
 
 class Loader:
@@ -98,6 +101,14 @@ class Loader:
         copying, self._copying = self._copying, None
         if copying is not None:
             await copying
+
+    async def settle(self) -> None:
+        """Wait for the COPY in flight whatever its outcome (the transaction is abandoned)."""
+        copying, self._copying = self._copying, None
+        if copying is not None:
+            await asyncio.wait([copying])
+            if not copying.cancelled() and copying.exception() is not None:
+                log.info("a COPY of an abandoned import failed: %s", copying.exception())
 
     def _build(
         self, new: list[tuple[Dialogue, int]], matched: list[tuple[Dialogue, int]]

@@ -105,10 +105,12 @@ class Job:
                 )
                 try:
                     plan = await self._validate(path, options, loader)
-                    if not plan.errors:
-                        return await self._write(db, plan, project, cb, loader)
-                finally:
-                    await loader.flush()
+                except BaseException:
+                    await loader.settle()  # the connection is free again before it goes back
+                    raise
+                if not plan.errors:
+                    return await self._write(db, plan, project, cb, loader)
+                await loader.settle()  # its outcome does not matter: everything rolls back
                 await db.rollback()
             message = N_("The file has errors; nothing was imported.")
             return await self._finish("failed", plan, message=message)

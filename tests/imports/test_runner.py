@@ -205,12 +205,16 @@ async def test_a_problem_after_streamed_chunks_rolls_them_back(
     assert await env.counts() == (8, 16, 64)
 
 
-async def test_a_database_error_in_the_last_copy_leaves_nothing(env: Env) -> None:
-    # PostgreSQL text cannot hold NUL: the source values' COPY, the last one, fails
-    record = v7_record("000001")
-    record["dialog"][1]["reasoning"] = "a\u0000b"
+@pytest.mark.parametrize("chunk", [250, 2], ids=["in-the-last-copy", "in-an-early-copy"])
+async def test_a_database_error_in_a_copy_leaves_nothing(
+    env: Env, monkeypatch: pytest.MonkeyPatch, chunk: int
+) -> None:
+    monkeypatch.setattr(runner, "CHUNK", chunk)
+    # PostgreSQL text cannot hold NUL: the source values' COPY of the first chunk fails
+    records = [v7_record(f"{i:06d}") for i in range(6)]
+    records[0]["dialog"][1]["reasoning"] = "a\u0000b"
     with pytest.raises(Exception, match="0x00"):
-        await env.run(v7_bytes([record]))
+        await env.run(v7_bytes(records))
     assert await env.counts() == (0, 0, 0)
     async with env.database.sessionmaker() as db:
         batch = await db.scalar(select(ImportBatch).order_by(ImportBatch.id.desc()).limit(1))
@@ -219,3 +223,15 @@ async def test_a_database_error_in_the_last_copy_leaves_nothing(env: Env) -> Non
         "failed",
         "The import failed on our side; nothing was imported.",
     )
+
+
+async def test_a_file_error_after_a_failed_copy_is_what_the_batch_reports(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(runner, "CHUNK", 2)
+    records = [v7_record(f"{i:06d}") for i in range(4)]
+    records[1]["dialog"][1]["reasoning"] = "a\u0000b"  # its COPY is in flight, and fails
+    records[3] = v7_record("000003", emotion=["Bliss"])  # the file's own problem
+    batch = await env.run(v7_bytes(records))
+    assert (batch.status, [e["code"] for e in batch.errors]) == ("failed", ["unknown_label"])
+    assert await env.counts() == (0, 0, 0)
