@@ -1,8 +1,9 @@
-"""The rows of a validated chunk of dialogues, ready for COPY (pure: no database).
+"""The rows of validated dialogues, ready for COPY (pure: no database).
 
 Dialogue rows go as COPY text (their `search` tsvector has no binary form in asyncpg); turns and
 source values go as records for asyncpg's binary COPY, which PostgreSQL reads without parsing
-array or number literals. Each chunk's rows are built once and handed over with :meth:`take`.
+array or number literals. Rows are built once and handed over, a batch at a time, by
+:meth:`Rows.take`.
 """
 
 from __future__ import annotations
@@ -69,7 +70,7 @@ class Counts:
 
 @dataclass
 class Rows:
-    """One chunk's rows for one import batch; the counts run over the whole import."""
+    """Rows of one import batch not sent yet; the counts run over the whole import."""
 
     project_id: int
     source_id: int
@@ -112,6 +113,10 @@ class Rows:
                 values.append((source, dialogue_id, position, a.dimension, labels, a.text,
                                a.scalar, batch))  # fmt: skip
         self.counts.annotations += len(values) - before
+
+    def pending(self) -> int:
+        """Rows built and not taken yet."""
+        return len(self.dialogues) + len(self.turns) + len(self.values)
 
     def take(self) -> tuple[bytes, list[TurnRecord], list[ValueRecord]]:
         """The chunk's dialogue rows (COPY text), turn and value records; starts a new chunk."""

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from app.codebook.core import load
 from app.errors import Conflict
 from app.exports.source import write_psy_insight
+from app.imports import load as loading
 from app.imports import runner
 from app.models import CodebookVersion, Dialogue, ImportBatch, Project
 from tests.imports.helpers import Env, make_env, require_shared, v7_bytes, v7_record
@@ -194,6 +195,7 @@ async def test_a_problem_after_streamed_chunks_rolls_them_back(
     env: Env, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(runner, "CHUNK", 2)  # the first records are sent before the bad one
+    monkeypatch.setattr(loading, "BATCH_ROWS", 1)
     records = [v7_record(f"{i:06d}") for i in range(7)]
     records.append(v7_record("000099", emotion=["Bliss"]))
     batch = await env.run(v7_bytes(records))
@@ -210,6 +212,7 @@ async def test_a_database_error_in_a_copy_leaves_nothing(
     env: Env, monkeypatch: pytest.MonkeyPatch, chunk: int
 ) -> None:
     monkeypatch.setattr(runner, "CHUNK", chunk)
+    monkeypatch.setattr(loading, "BATCH_ROWS", 1)
     # PostgreSQL text cannot hold NUL: the source values' COPY of the first chunk fails
     records = [v7_record(f"{i:06d}") for i in range(6)]
     records[0]["dialog"][1]["reasoning"] = "a\u0000b"
@@ -229,6 +232,7 @@ async def test_a_file_error_after_a_failed_copy_is_what_the_batch_reports(
     env: Env, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(runner, "CHUNK", 2)
+    monkeypatch.setattr(loading, "BATCH_ROWS", 1)
     records = [v7_record(f"{i:06d}") for i in range(4)]
     records[1]["dialog"][1]["reasoning"] = "a\u0000b"  # its COPY is in flight, and fails
     records[3] = v7_record("000003", emotion=["Bliss"])  # the file's own problem
