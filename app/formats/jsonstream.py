@@ -1,8 +1,11 @@
 """Streaming JSON: split a top-level array (or JSON Lines) into records without loading the file.
 
-The splitter finds record boundaries with one regular expression that skips whole strings, so
-it only looks at brackets and commas; each record is then parsed with :mod:`json`.  It keeps at
-most one record plus one chunk in memory and enforces a nesting-depth limit before parsing.
+A record that lies whole in the current chunk is parsed in place with :mod:`json`'s C decoder
+(``raw_decode``), which also finds where it ends; its nesting depth is then checked on the parsed
+value.  Anything else (a record cut by the end of the chunk, invalid JSON, a repeated key, too
+deep) goes through the exact splitter: one regular expression that skips whole strings, so it
+only looks at brackets and commas, enforces the depth limit before parsing and locates every
+error.  Either way at most one record plus one chunk is in memory.
 """
 
 from __future__ import annotations
@@ -58,6 +61,38 @@ def _pairs(pairs: list[tuple[str, JsonValue]]) -> dict[str, JsonValue]:
 
 
 _DECODER = json.JSONDecoder(object_pairs_hook=_pairs)
+_CONTAINERS = (dict, list)
+
+
+def _too_deep(value: JsonValue, limit: int) -> bool:
+    """Whether a parsed value nests more than ``limit`` objects/arrays deep."""
+    level: list[JsonValue] = [value]
+    for _ in range(limit):
+        level = [
+            item
+            for node in level
+            for item in (node.values() if isinstance(node, dict) else node)  # type: ignore[union-attr]
+            if isinstance(item, _CONTAINERS)
+        ]
+        if not level:
+            return False
+    return True
+
+
+def _parse_whole(buf: str, start: int, max_depth: int) -> tuple[JsonValue, int] | None:
+    """The record at ``buf[start]`` and where it ends, if it is whole, valid and shallow enough.
+
+    None sends the record through the exact splitter, which reports any problem it has.
+    """
+    try:
+        value, end = _DECODER.raw_decode(buf, start)
+    except (ValueError, RecursionError):  # cut by the chunk's end, or a real problem
+        return None
+    # brackets inside strings are counted too: this only skips the exact check when it is moot
+    brackets = buf.count("{", start, end) + buf.count("[", start, end)
+    if brackets >= max_depth and _too_deep(value, max_depth - 1):
+        return None
+    return value, end
 
 
 def parse_record(text: str, index: int, line: int) -> RawRecord:
@@ -124,6 +159,7 @@ def iter_json_array(
     stack = ["["]
     pos = seg = counted = index = 0  # scan position, record start, newlines counted up to
     started = False  # whether the current top-level element has begun
+    parsed: tuple[JsonValue, int] | None = None  # a record parsed whole, and its offset from seg
 
     def where(at: int) -> int:
         return line + buf.count("\n", counted, at)
@@ -134,6 +170,12 @@ def iter_json_array(
     while True:
         if len(stack) == 1:  # between two records, or in a scalar record
             pos = _GAP.match(buf, pos).end()  # type: ignore[union-attr]
+            if not started and pos < len(buf) and buf[pos] in "[{":
+                whole = _parse_whole(buf, pos, max_depth)
+                if whole is not None:
+                    parsed, started = (whole[0], pos - seg), True
+                    pos = whole[1]
+                    continue
             scalar = _SCALAR.match(buf, pos) if pos < len(buf) and not started else None
             if scalar and scalar.end() < len(buf):
                 pos, started = scalar.end(), True
@@ -183,7 +225,12 @@ def iter_json_array(
                 raise fail(ErrorCode.INVALID_JSON, f"expected {closer!r}, found {char!r}", at)
         elif char in ",]" and started:
             line, counted = where(seg), seg
-            yield parse_record(buf[seg:at], index, line)
+            if parsed is None:
+                yield parse_record(buf[seg:at], index, line)
+            else:
+                value, offset = parsed
+                yield RawRecord(index, line + buf.count("\n", seg, seg + offset), value)
+                parsed = None
             index, seg, started = index + 1, pos, False
             if char == "]":
                 _expect_end(buf[pos:], it, where(pos))

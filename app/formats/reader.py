@@ -19,7 +19,15 @@ from os import PathLike
 from pathlib import Path
 from typing import BinaryIO
 
-from app.formats import cpsycound, esconv, generic_csv, generic_jsonl, psy_insight, psy_insight_old
+from app.formats import (
+    cpsycound,
+    esconv,
+    generic_csv,
+    generic_jsonl,
+    psy_insight,
+    psy_insight_fast,
+    psy_insight_old,
+)
 from app.formats.errors import ErrorCode, FormatError, RecordError
 from app.formats.jsonstream import MAX_DEPTH, RawRecord, first_char, iter_json_array
 from app.formats.model import Dialogue, JsonValue
@@ -30,7 +38,7 @@ Item = Dialogue | list[RecordError]
 Converter = Callable[[JsonValue, Checker, str | None], Dialogue | None]
 
 JSON_ARRAY_FORMATS: dict[str, Converter] = {
-    psy_insight.FORMAT: psy_insight.read_record,
+    psy_insight.FORMAT: psy_insight_fast.read_record,
     psy_insight_old.FORMAT: psy_insight_old.read_record,
     esconv.FORMAT: esconv.read_record,
 }

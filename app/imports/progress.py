@@ -28,7 +28,14 @@ class CountingFile:
 
 
 class Progress:
-    """Throttled updates of a batch's status and counters on an autocommit connection."""
+    """Throttled updates of a batch's status and counters on an autocommit connection.
+
+    They run while the import's transaction is open, and must never wait for it: that
+    transaction holds only FOR KEY SHARE on the batch row (its own lock and its rows' foreign
+    keys), which an UPDATE of non-key columns does not conflict with. A lock stronger than
+    that on the row, or a unique index over these columns, would make the import wait for
+    itself.
+    """
 
     def __init__(
         self, engine: AsyncEngine, batch_id: int, listener: Listener | None = None

@@ -1,8 +1,10 @@
-"""Running one import: validate the whole file first, then write it in one transaction.
+"""Running one import: every record is checked, and while the file is clean its rows stream
+into the tables in one transaction, committed only when the whole file turned out clean.
 
-A file with any problem writes nothing and its batch lists every problem (up to a limit) with
-its place. Parsing runs in a worker thread, a chunk of dialogues at a time, so a large file
-neither blocks the event loop nor is held in memory.
+A file with any problem writes nothing (the transaction rolls back) and its batch lists every
+problem (up to a limit) with its place. Parsing runs in a worker thread one chunk ahead of the
+writing, so PostgreSQL ingests a chunk while Python reads the next; a few chunks of dialogues are
+in memory at a time, whatever the file size.
 """
 
 from __future__ import annotations
@@ -11,13 +13,12 @@ import asyncio
 import itertools
 import json
 import logging
-import tempfile
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, cast
 
-from sqlalchemy import select, text, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.service import record
@@ -27,19 +28,9 @@ from app.formats.errors import FormatError, RecordError
 from app.formats.model import Dialogue
 from app.formats.reader import DialogueReader, ReadOptions
 from app.i18n import N_
+from app.imports.load import Loader
 from app.imports.progress import CountingFile, Listener, Progress
-from app.imports.spool import ANNOTATION_COLUMNS, DIALOGUE_COLUMNS, TURN_COLUMNS, Spool
-from app.imports.writer import fingerprint, merge_labels, session_labels
-from app.models import (
-    AnnotationSource,
-    CodebookLabel,
-    ImportBatch,
-    Project,
-    SourceAnnotation,
-)
-from app.models import (
-    Dialogue as DialogueRow,
-)
+from app.models import AnnotationSource, CodebookLabel, ImportBatch, Project
 from app.runtime import Database
 
 log = logging.getLogger(__name__)
@@ -80,16 +71,6 @@ def _take(items: Iterator[Any], n: int) -> list[Any]:
     return list(itertools.islice(items, n))
 
 
-def _write_rows(
-    spool: Spool, new: list[tuple[Dialogue, int]], matched: list[tuple[Dialogue, int]]
-) -> None:
-    for dialogue, dialogue_id in new:
-        spool.add_new(dialogue, dialogue_id)
-    for dialogue, dialogue_id in matched:
-        spool.add_values(dialogue, dialogue_id)
-        spool.counts.dialogues_matched += 1
-
-
 class Job:
     """One import batch being run (by the worker or the CLI)."""
 
@@ -99,7 +80,7 @@ class Job:
         self.progress = Progress(database.engine, batch_id, listener)
 
     async def run(self, path: Path) -> ImportBatch:
-        """Validate, then write; the batch ends succeeded or failed, never half-written."""
+        """Check and stream, then commit; the batch ends succeeded or failed, never half-written."""
         async with self.database.sessionmaker() as db:
             batch, project, source = await self._load(db)
             cb = await codebook.load(db, project)
@@ -112,21 +93,49 @@ class Job:
         )
         await self.progress.update(status="validating", started_at=now(), force=True)
         try:
-            with tempfile.TemporaryDirectory(prefix=f"import-{self.batch_id}-") as tmp:
-                spool = Spool(Path(tmp), project.id, source.id, self.batch_id, codebook.aliases(cb))
+            async with self.database.sessionmaker() as db:
+                driver = await self._begin(db)
+                loader = Loader(
+                    self.database,
+                    driver,
+                    project.id,
+                    source,
+                    self.batch_id,
+                    codebook.aliases(cb),
+                )
                 try:
-                    plan = await self._validate(path, options, project, source, spool)
-                finally:
-                    spool.close()
-                if plan.errors:
-                    message = N_("The file has errors; nothing was imported.")
-                    return await self._finish("failed", plan, message=message)
-                return await self._write(plan, project, cb, spool)
+                    plan = await self._validate(path, options, loader)
+                except BaseException:
+                    await loader.settle()  # the connection is free again before it goes back
+                    raise
+                if not plan.errors:
+                    return await self._write(db, plan, project, cb, loader)
+                await loader.settle()  # its outcome does not matter: everything rolls back
+                await db.rollback()
+            message = N_("The file has errors; nothing was imported.")
+            return await self._finish("failed", plan, message=message)
         except Exception:
             log.exception("import %s crashed", self.batch_id)
             message = N_("The import failed on our side; nothing was imported.")
             await self._finish("failed", Plan(), message=message)
             raise
+
+    async def _begin(self, db: AsyncSession) -> Any:
+        """Open the import's transaction; the asyncpg connection the COPYs go through.
+
+        SQLAlchemy sends BEGIN with the first statement, and a COPY on the raw connection is
+        not one: without a statement first, each COPY would commit on its own.
+        """
+        await db.execute(
+            select(ImportBatch.id)
+            .where(ImportBatch.id == self.batch_id)
+            .with_for_update(read=True, key_share=True)  # FOR KEY SHARE, as the rows' FKs take
+        )
+        raw = await (await db.connection()).get_raw_connection()
+        driver = raw.driver_connection
+        if driver is None or not driver.is_in_transaction():
+            raise RuntimeError("the import's COPYs would run outside its transaction")
+        return driver
 
     async def _load(self, db: AsyncSession) -> tuple[ImportBatch, Project, AnnotationSource]:
         batch = await db.get(ImportBatch, self.batch_id)
@@ -140,40 +149,38 @@ class Job:
     async def _chunks(
         self, path: Path, options: ReadOptions, plan: Plan
     ) -> AsyncIterator[list[Item]]:
-        """Chunks of parsed items, read in a thread; whole-file problems become one error.
-
-        (Parsing the next chunk while the current one is written gained nothing: the parser
-        and the row encoding share one interpreter lock.)
-        """
+        """Chunks of parsed items, read in a thread one chunk ahead of the caller; whole-file
+        problems become one error."""
         with path.open("rb") as raw:
             counted = CountingFile(raw)
             reader = DialogueReader(cast(BinaryIO, counted), options)
             items = iter(reader)
             done = 0
-            while True:
-                try:
-                    chunk = await asyncio.to_thread(_take, items, CHUNK)
-                except FormatError as exc:
-                    plan.error(str(exc.code), exc.message, record=exc.record, line=exc.line)
-                    return
-                if not chunk:
-                    plan.format = reader.format
-                    if options.collect_new_labels:
-                        plan.new_labels = reader.new_labels
-                    return
-                done += len(chunk)
-                await self.progress.update(bytes_done=counted.count, records_done=done)
-                yield chunk
+            ahead = asyncio.ensure_future(asyncio.to_thread(_take, items, CHUNK))
+            try:
+                while True:
+                    try:
+                        chunk = await ahead
+                    except FormatError as exc:
+                        plan.error(str(exc.code), exc.message, record=exc.record, line=exc.line)
+                        return
+                    if not chunk:
+                        plan.format = reader.format
+                        if options.collect_new_labels:
+                            plan.new_labels = reader.new_labels
+                        return
+                    ahead = asyncio.ensure_future(asyncio.to_thread(_take, items, CHUNK))
+                    done += len(chunk)
+                    await self.progress.update(bytes_done=counted.count, records_done=done)
+                    yield chunk
+            finally:
+                # a worker thread cannot be stopped: let it finish before the file closes
+                await asyncio.wait([ahead])
+                if not ahead.cancelled():
+                    ahead.exception()  # retrieved: it was handled above, or another error is
 
-    async def _validate(
-        self,
-        path: Path,
-        options: ReadOptions,
-        project: Project,
-        source: AnnotationSource,
-        spool: Spool,
-    ) -> Plan:
-        """Check every record; while the file is clean, stage its rows for the write."""
+    async def _validate(self, path: Path, options: ReadOptions, loader: Loader) -> Plan:
+        """Check every record; while the file is clean, stream its rows."""
         plan = Plan()
         async for chunk in self._chunks(path, options, plan):
             valid = []
@@ -192,128 +199,58 @@ class Job:
                 plan.seen.add(item.external_id)
                 valid.append(item)
             if valid and not plan.errors:
-                await self._stage(valid, plan, project, source, spool)
+                await loader.add(valid, plan)
         return plan
 
-    async def _stage(
+    async def _write(
         self,
-        dialogues: list[Dialogue],
+        db: AsyncSession,
         plan: Plan,
         project: Project,
-        source: AnnotationSource,
-        spool: Spool,
-    ) -> None:
-        """Match a chunk against the project, give new dialogues ids, write their rows."""
-        has_source = (
-            select(SourceAnnotation.id)
-            .where(
-                SourceAnnotation.dialogue_id == DialogueRow.id,
-                SourceAnnotation.source_id == source.id,
-            )
-            .exists()
-        )
-        async with self.database.sessionmaker() as db:
-            rows = await db.execute(
-                select(
-                    DialogueRow.id,
-                    DialogueRow.external_id,
-                    DialogueRow.fingerprint,
-                    DialogueRow.session_labels,
-                    has_source,
-                ).where(
-                    DialogueRow.project_id == project.id,
-                    DialogueRow.external_id.in_([d.external_id for d in dialogues]),
-                )
-            )
-            existing = {ext: (did, fp, labels, used) for did, ext, fp, labels, used in rows}
-            new = [d for d in dialogues if d.external_id not in existing]
-            ids = list(
-                await db.scalars(
-                    text(
-                        "SELECT nextval(pg_get_serial_sequence('dialogues', 'id')) "
-                        "FROM generate_series(1, :n)"
-                    ),
-                    {"n": len(new)},
-                )
-            )
-        matched = []
-        for d in dialogues:
-            if d.external_id not in existing:
-                continue
-            did, fp, labels, used = existing[d.external_id]
-            if fp != fingerprint(d):
-                plan.error(
-                    "different_dialogue",
-                    f"dialog_id {d.external_id!r} already exists in the project "
-                    "with different turns",
-                    dialog_id=d.external_id,
-                )
-            elif used:
-                plan.error(
-                    "already_labelled",
-                    f"dialog_id {d.external_id!r} already has labels from source {source.name!r}",
-                    dialog_id=d.external_id,
-                )
-            else:
-                merged = merge_labels(labels, session_labels(d.annotations, spool.canonical))
-                plan.matched[did] = merged
-                matched.append((d, did))
-        if not plan.errors:
-            await asyncio.to_thread(_write_rows, spool, list(zip(new, ids, strict=True)), matched)
-
-    async def _write(
-        self, plan: Plan, project: Project, cb: codebook.CodebookView, spool: Spool
+        cb: codebook.CodebookView,
+        loader: Loader,
     ) -> ImportBatch:
-        """Stream the staged rows into the tables in one transaction."""
+        """The clean file's last rows, new labels, merged session labels; then commit."""
         await self.progress.update(status="writing", force=True)
-        async with self.database.sessionmaker() as db, db.begin():
-            if plan.new_labels:
-                await self._add_labels(db, project, cb, plan.new_labels)
-            driver = (await (await db.connection()).get_raw_connection()).driver_connection
-            assert driver is not None
-            for table, columns in (
-                ("dialogues", DIALOGUE_COLUMNS),
-                ("turns", TURN_COLUMNS),
-                ("source_annotations", ANNOTATION_COLUMNS),
-            ):
-                await driver.copy_to_table(
-                    table, source=spool.path(table), columns=list(columns), format="text"
-                )
-            if plan.matched:
-                await driver.execute(
-                    "UPDATE dialogues SET session_labels = v.s::jsonb "
-                    "FROM unnest($1::bigint[], $2::text[]) AS v(i, s) WHERE dialogues.id = v.i",
-                    list(plan.matched),
-                    [json.dumps(v) for v in plan.matched.values()],
-                )
-            c = spool.counts
-            values = {
-                "status": "succeeded",
-                "format": plan.format,
-                "dialogues_new": c.dialogues_new,
-                "dialogues_matched": c.dialogues_matched,
-                "turns": c.turns,
-                "annotations": c.annotations,
-                "flagged_turns": c.flagged_turns,
-                "new_labels": plan.new_labels,
-                "finished_at": now(),
-                "message": "",
-            }
-            await db.execute(
-                update(ImportBatch).where(ImportBatch.id == self.batch_id).values(**values)
+        await loader.flush()
+        if plan.new_labels:
+            await self._add_labels(db, project, cb, plan.new_labels)
+        if plan.matched:
+            await loader.driver.execute(
+                "UPDATE dialogues SET session_labels = v.s::jsonb "
+                "FROM unnest($1::bigint[], $2::text[]) AS v(i, s) WHERE dialogues.id = v.i",
+                list(plan.matched),
+                [json.dumps(v) for v in plan.matched.values()],
             )
-            record(
-                db,
-                None,
-                "import.succeed",
-                "import_batch",
-                self.batch_id,
-                project_id=project.id,
-                dialogues=c.dialogues_new + c.dialogues_matched,
-                turns=c.turns,
-            )
-            batch = await db.get(ImportBatch, self.batch_id)
-            assert batch is not None
+        c = loader.counts
+        values = {
+            "status": "succeeded",
+            "format": plan.format,
+            "dialogues_new": c.dialogues_new,
+            "dialogues_matched": c.dialogues_matched,
+            "turns": c.turns,
+            "annotations": c.annotations,
+            "flagged_turns": c.flagged_turns,
+            "new_labels": plan.new_labels,
+            "finished_at": now(),
+            "message": "",
+        }
+        await db.execute(
+            update(ImportBatch).where(ImportBatch.id == self.batch_id).values(**values)
+        )
+        record(
+            db,
+            None,
+            "import.succeed",
+            "import_batch",
+            self.batch_id,
+            project_id=project.id,
+            dialogues=c.dialogues_new + c.dialogues_matched,
+            turns=c.turns,
+        )
+        batch = await db.get(ImportBatch, self.batch_id)
+        assert batch is not None
+        await db.commit()
         await self.progress.update(**values, force=True)
         return batch
 

@@ -12,7 +12,9 @@ from sqlalchemy import select
 from app.codebook.core import load
 from app.errors import Conflict
 from app.exports.source import write_psy_insight
-from app.models import CodebookVersion, Dialogue, Project
+from app.imports import load as loading
+from app.imports import runner
+from app.models import CodebookVersion, Dialogue, ImportBatch, Project
 from tests.imports.helpers import Env, make_env, require_shared, v7_bytes, v7_record
 
 
@@ -187,3 +189,53 @@ async def test_other_formats_import(env: Env) -> None:
     batch = await env.run(text, name="c1.txt", source="cpsycound", fmt="cpsycound")
     assert batch.status == "succeeded", batch.errors
     assert batch.turns == 2
+
+
+async def test_a_problem_after_streamed_chunks_rolls_them_back(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(runner, "CHUNK", 2)  # the first records are sent before the bad one
+    monkeypatch.setattr(loading, "BATCH_ROWS", 1)
+    records = [v7_record(f"{i:06d}") for i in range(7)]
+    records.append(v7_record("000099", emotion=["Bliss"]))
+    batch = await env.run(v7_bytes(records))
+    assert batch.status == "failed"
+    assert [(e["code"], e["record"]) for e in batch.errors] == [("unknown_label", 7)]
+    assert await env.counts() == (0, 0, 0)
+    fixed = await env.run(v7_bytes([*records[:7], v7_record("000099")]), name="fixed.json")
+    assert (fixed.status, fixed.dialogues_new, fixed.turns) == ("succeeded", 8, 16)
+    assert await env.counts() == (8, 16, 64)
+
+
+@pytest.mark.parametrize("chunk", [250, 2], ids=["in-the-last-copy", "in-an-early-copy"])
+async def test_a_database_error_in_a_copy_leaves_nothing(
+    env: Env, monkeypatch: pytest.MonkeyPatch, chunk: int
+) -> None:
+    monkeypatch.setattr(runner, "CHUNK", chunk)
+    monkeypatch.setattr(loading, "BATCH_ROWS", 1)
+    # PostgreSQL text cannot hold NUL: the source values' COPY of the first chunk fails
+    records = [v7_record(f"{i:06d}") for i in range(6)]
+    records[0]["dialog"][1]["reasoning"] = "a\u0000b"
+    with pytest.raises(Exception, match="0x00"):
+        await env.run(v7_bytes(records))
+    assert await env.counts() == (0, 0, 0)
+    async with env.database.sessionmaker() as db:
+        batch = await db.scalar(select(ImportBatch).order_by(ImportBatch.id.desc()).limit(1))
+    assert batch is not None
+    assert (batch.status, batch.message) == (
+        "failed",
+        "The import failed on our side; nothing was imported.",
+    )
+
+
+async def test_a_file_error_after_a_failed_copy_is_what_the_batch_reports(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(runner, "CHUNK", 2)
+    monkeypatch.setattr(loading, "BATCH_ROWS", 1)
+    records = [v7_record(f"{i:06d}") for i in range(4)]
+    records[1]["dialog"][1]["reasoning"] = "a\u0000b"  # its COPY is in flight, and fails
+    records[3] = v7_record("000003", emotion=["Bliss"])  # the file's own problem
+    batch = await env.run(v7_bytes(records))
+    assert (batch.status, [e["code"] for e in batch.errors]) == ("failed", ["unknown_label"])
+    assert await env.counts() == (0, 0, 0)

@@ -1,8 +1,9 @@
-"""Rows of a validated import, staged in PostgreSQL's COPY text format.
+"""The rows of validated dialogues, ready for COPY (pure: no database).
 
-The first pass parses and checks the file and writes every row it will insert to three local
-files; the second pass only streams those files into the tables with COPY, in one short
-transaction. The file is parsed once and no row is built twice.
+Dialogue rows go as COPY text (their `search` tsvector has no binary form in asyncpg); turns and
+source values go as records for asyncpg's binary COPY, which PostgreSQL reads without parsing
+array or number literals. Rows are built once and handed over, a batch at a time, by
+:meth:`Rows.take`.
 """
 
 from __future__ import annotations
@@ -11,11 +12,10 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
-from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 from app.dialogues.search import document
-from app.formats.model import Dialogue, SourceAnnotation
+from app.formats.model import Dialogue
 from app.imports.writer import fingerprint, session_labels
 
 SESSION = -1
@@ -34,16 +34,13 @@ ANNOTATION_COLUMNS = (
     "import_batch_id",
 )  # fmt: skip
 
+TurnRecord = tuple[int, int, str, str, str, str | None, str, str, list[str]]
+ValueRecord = tuple[int, int, int, str, list[str] | None, str | None, bool, int]
+
 
 def cell(value: str | None) -> str:
     """One field in COPY text format (`\\N` is NULL)."""
     return "\\N" if value is None else value.translate(_ESCAPES)
-
-
-def array(values: Iterable[str]) -> str:
-    """A text[] literal."""
-    quoted = ('"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values)
-    return "{" + ",".join(quoted) + "}"
 
 
 def tsvector(text: str) -> str:
@@ -52,12 +49,13 @@ def tsvector(text: str) -> str:
 
 
 @lru_cache(maxsize=4096)
-def _json_list(values: tuple[str, ...]) -> str:
+def json_list(values: tuple[str, ...]) -> str:
     """Layouts repeat across a file: each distinct one is encoded once."""
     return json.dumps(list(values))
 
 
-def _json_object(value: Mapping[str, Any]) -> str:
+def json_object(value: Mapping[str, Any]) -> str:
+    """A JSON object, non-ASCII kept as is (the `json` column keeps the text and its key order)."""
     return json.dumps(dict(value), ensure_ascii=False) if value else "{}"
 
 
@@ -71,69 +69,64 @@ class Counts:
 
 
 @dataclass
-class Spool:
-    """Three COPY files in `folder`, for one import batch."""
+class Rows:
+    """Rows of one import batch not sent yet; the counts run over the whole import."""
 
-    folder: Path
     project_id: int
     source_id: int
     batch_id: int
     canonical: Mapping[str, Mapping[str, str]]
     counts: Counts = field(default_factory=Counts)
-
-    def __post_init__(self) -> None:
-        self.files: dict[str, TextIO] = {
-            name: (self.folder / f"{name}.copy").open("w", encoding="utf-8", newline="")
-            for name in ("dialogues", "turns", "source_annotations")
-        }
-
-    def path(self, name: str) -> Path:
-        return self.folder / f"{name}.copy"
-
-    def close(self) -> None:
-        for handle in self.files.values():
-            handle.close()
+    dialogues: list[str] = field(default_factory=list)
+    turns: list[TurnRecord] = field(default_factory=list)
+    values: list[ValueRecord] = field(default_factory=list)
 
     def add_new(self, d: Dialogue, dialogue_id: int) -> None:
         """A dialogue new to the project: its row, its turns and its source's values."""
         row = (
             str(dialogue_id), str(self.project_id), cell(d.external_id), cell(d.language),
-            cell(json.dumps(d.metadata, ensure_ascii=False)), cell(_json_list(d.layout)),
+            cell(json.dumps(d.metadata, ensure_ascii=False)), cell(json_list(d.layout)),
             cell(d.source_format), str(len(d.turns)), "\\\\x" + fingerprint(d).hex(),
             str(self.batch_id), cell(json.dumps(session_labels(d.annotations, self.canonical))),
             cell(tsvector(document(_texts(d)))),
         )  # fmt: skip
-        self.files["dialogues"].write("\t".join(row) + "\n")
-        lines = []
+        self.dialogues.append("\t".join(row) + "\n")
+        flagged = 0
         for t in d.turns:
-            lines.append(
-                f"{dialogue_id}\t{t.position}\t{t.speaker}\t{cell(t.participant)}\t"
-                f"{cell(t.content)}\t{cell(t.source_id)}\t{cell(_json_object(t.extras))}\t"
-                f"{cell(_json_list(t.layout))}\t{cell(array(t.flags))}\n"
-            )
-            self.counts.flagged_turns += bool(t.flags)
-        self.files["turns"].write("".join(lines))
+            self.turns.append(
+                (dialogue_id, t.position, t.speaker, t.participant, t.content, t.source_id,
+                 json_object(t.extras), json_list(t.layout), list(t.flags))
+            )  # fmt: skip
+            flagged += bool(t.flags)
+        self.counts.flagged_turns += flagged
         self.counts.turns += len(d.turns)
         self.counts.dialogues_new += 1
         self.add_values(d, dialogue_id)
 
     def add_values(self, d: Dialogue, dialogue_id: int) -> None:
         """The source's session and turn values of a dialogue (new or already present)."""
-        lines = [self._value(dialogue_id, SESSION, a) for a in d.annotations]
-        for t in d.turns:
-            lines.extend(self._value(dialogue_id, t.position, a) for a in t.annotations)
-        self.files["source_annotations"].write("".join(lines))
-        self.counts.annotations += len(lines)
+        source, batch, values = self.source_id, self.batch_id, self.values
+        before = len(values)
+        for position, found in ((SESSION, d.annotations), *_by_turn(d)):
+            for a in found:
+                labels = None if a.text is not None else list(a.labels)
+                values.append((source, dialogue_id, position, a.dimension, labels, a.text,
+                               a.scalar, batch))  # fmt: skip
+        self.counts.annotations += len(values) - before
 
-    def _value(self, dialogue_id: int, position: int, a: SourceAnnotation) -> str:
-        return f"{self.source_id}\t{dialogue_id}\t{position}\t{_value_fields(a)}\t{self.batch_id}\n"
+    def pending(self) -> int:
+        """Rows built and not taken yet."""
+        return len(self.dialogues) + len(self.turns) + len(self.values)
+
+    def take(self) -> tuple[bytes, list[TurnRecord], list[ValueRecord]]:
+        """The chunk's dialogue rows (COPY text), turn and value records; starts a new chunk."""
+        out = ("".join(self.dialogues).encode(), self.turns, self.values)
+        self.dialogues, self.turns, self.values = [], [], []
+        return out
 
 
-@lru_cache(maxsize=65536)
-def _value_fields(a: SourceAnnotation) -> str:
-    """dimension, labels, text, scalar: values repeat a lot (label sets), so encode each once."""
-    labels = "\\N" if a.text is not None else cell(array(a.labels))
-    return f"{cell(a.dimension)}\t{labels}\t{cell(a.text)}\t{'t' if a.scalar else 'f'}"
+def _by_turn(d: Dialogue) -> Iterable[tuple[int, Iterable[Any]]]:
+    return ((t.position, t.annotations) for t in d.turns)
 
 
 def _texts(d: Dialogue) -> list[str]:
