@@ -145,7 +145,7 @@ async def dashboard(
             dimension=row["dimension"]
         )
         confusion_url = f"/projects/{access.project.slug}/agreement/confusion?" + params.query(
-            dimension=row["dimension"], pair=pair or ""
+            of=row["dimension"], pair=pair or ""
         )
         views.append({
             "row": row, "units_url": units_url, "heatmap": charts.heatmap(row, names),
@@ -183,23 +183,29 @@ async def confusion(
     db: SessionDep,
     params: Params,
     access: ProjectAccess = Review,
+    of: Annotated[str | None, Query(max_length=40)] = None,
     pair: Annotated[str | None, Query(max_length=170)] = None,
 ) -> Response:
     """One dimension's label x label confusion matrix for two raters, or a rater against the
-    others' majority (a fragment for the dashboard, or a page of its own)."""
-    if not params.dimension:
+    others' majority (a fragment for the dashboard, or a page of its own). It reads the figures
+    of the dashboard's own filters (the same cached result), dimension `of`."""
+    of = of or params.dimension
+    if not of:
         raise Invalid(N_("Choose a dimension to see its confusion matrix."))
     found, _ = await _report(db, access, params)
-    row = next((r for r in found.dimensions if r["dimension"] == params.dimension), None)
+    row = next((r for r in found.dimensions if r["dimension"] == of), None)
     names = await _names(db, _rater_keys(found.dimensions), request)
     view: dict[str, Any] | None = None
     if row is not None and "alpha" in row:
         a, b = _pair(row, pair)
-        units_url = f"/projects/{access.project.slug}/agreement/units?" + params.query()
+        units_url = f"/projects/{access.project.slug}/agreement/units?" + params.query(dimension=of)
         view = {"row": row, "pair": (a, b), "units_url": units_url,
                 "confusion": charts.confusion(row, a, b, names)}  # fmt: skip
-    context = {"access": access, "params": params, "view": view, "names": names,
-               "back": params.query(), "report": found}  # fmt: skip
+    again = f"/projects/{access.project.slug}/agreement/confusion?" + params.query(
+        of=of, pair=pair or ""
+    )
+    context = {"access": access, "params": params, "view": view, "names": names, "of": of,
+               "back": params.query(), "report": found, "again": again}  # fmt: skip
     return render(request, "agreement/confusion.html", context, block="figure")
 
 

@@ -7,9 +7,12 @@ import io
 import json
 
 import httpx
+import pytest
 from bs4 import BeautifulSoup
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.agreement import service
 from app.models import ProjectMembership, Role
 from tests.agreement.test_service import GRID, _setup
 from tests.factories import add_member, login, make_user
@@ -91,8 +94,10 @@ async def test_heatmap_cells_drill_down_to_the_disagreeing_turns(
     confusion = BeautifulSoup(fragment.text, "html.parser").select("svg.confusion a.cell-link")
     assert confusion, "the confusion matrix links its non-empty cells"
     a_key, b_key = f"user:{users[0].id}", f"user:{users[2].id}"
+    assert "of=emotion" in str(slot["hx-get"])
+    assert "dimension=emotion" in str(slot["hx-get"])  # the page's own filter, kept
     pair_page = await client.get(
-        f"{base}/confusion", params={"dimension": "emotion", "pair": f"{a_key}|{b_key}"}
+        f"{base}/confusion", params={"of": "emotion", "pair": f"{a_key}|{b_key}"}
     )
     chosen = BeautifulSoup(pair_page.text, "html.parser")
     assert chosen.select_one("header") is not None  # a whole page without htmx
@@ -154,3 +159,27 @@ async def test_rater_and_pair_tables_download_as_csv(
     pairs = list(csv.DictReader(io.StringIO((await client.get(base + "?table=pairs")).text)))
     assert len(pairs) == 3  # 3 raters, one emotion dimension with ratings
     assert all(0 < int(p["shared_units"]) <= 8 for p in pairs)
+
+
+async def test_confusion_reads_the_dashboards_cached_figures(
+    client: httpx.AsyncClient, db: AsyncSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a large project a confusion fragment must not queue a computation of its own."""
+    project, _, _ = await _setup(db)
+    lead = await make_user(db)
+    await add_member(db, project, lead, Role.lead)
+    await login(client, lead)
+    base = f"/projects/{project.slug}/agreement"
+    assert (await client.get(base)).status_code == 200  # computes and caches (small so far)
+    monkeypatch.setattr(service, "INLINE_MAX_ASSIGNMENTS", 0)
+    monkeypatch.setattr(service, "INLINE_MAX_MS", -1)
+    fragment = await client.get(base + "/confusion?of=emotion", headers={"HX-Request": "true"})
+    assert "svg" in fragment.text
+    assert 'class="chart confusion"' in fragment.text
+    assert await db.scalar(text("SELECT count(*) FROM procrastinate_jobs")) == 0
+    # A filter set with nothing computed yet: the fragment says so and polls.
+    waiting = await client.get(
+        base + "/confusion?of=emotion&speaker=client", headers={"HX-Request": "true"}
+    )
+    assert 'hx-trigger="load delay:2s"' in waiting.text
+    assert await db.scalar(text("SELECT count(*) FROM procrastinate_jobs")) == 1
