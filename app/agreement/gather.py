@@ -21,10 +21,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 SEP = "\x1f"  # joins a rating's labels into one string (never inside a label value)
 NO_WEEK = -(2**31)
-POSITION_SPAN = 1 << 16  # unit key = dialogue id * POSITION_SPAN + position + 1
+POSITION_SPAN = 1 << 16  # unit key = dialogue id * POSITION_SPAN + position + 1 (65536 in the SQL)
 
 _PEOPLE = """
-SELECT a.dimension, array_agg(a.dialogue_id), array_agg(a.position), array_agg(s.user_id),
+SELECT a.dimension, array_agg(a.dialogue_id * 65536 + a.position + 1),
        array_agg(array_to_string(a.labels, E'\\x1f')), array_agg(a.assignment_id)
 FROM annotations a
 JOIN assignments s ON s.id = a.assignment_id
@@ -34,8 +34,8 @@ WHERE s.project_id = :project AND s.status = 'submitted' AND a.labels IS NOT NUL
 GROUP BY a.dimension
 """
 _SOURCES = """
-SELECT a.dimension, array_agg(a.dialogue_id), array_agg(a.position), array_agg(-src.id),
-       array_agg(array_to_string(a.labels, E'\\x1f')), array_agg(0::bigint)
+SELECT a.dimension, array_agg(a.dialogue_id * 65536 + a.position + 1),
+       array_agg(array_to_string(a.labels, E'\\x1f')), array_agg(-src.id)
 FROM source_annotations a
 JOIN annotation_sources src ON src.id = a.source_id
 {join}
@@ -43,14 +43,15 @@ WHERE src.project_id = :project AND src.name = ANY(:sources) AND a.labels IS NOT
   AND cardinality(a.labels) > 0 {where}
 GROUP BY a.dimension
 """
-# Small side tables instead of per-rating joins: the batch of each dialogue, the week of
+# Three arrays per rating (unit key, labels, assignment or minus the source id); small side
+# arrays instead of per-rating joins: the batch of each dialogue, the annotator and the week of
 # each submitted assignment (Monday-based weeks since 1970-01-05).
 _BATCHES = """
 SELECT array_agg(id ORDER BY id), array_agg(coalesce(import_batch_id, 0) ORDER BY id)
 FROM dialogues WHERE project_id = :project
 """
-_WEEKS = """
-SELECT array_agg(id ORDER BY id),
+_ASSIGNMENTS = """
+SELECT array_agg(id ORDER BY id), array_agg(user_id ORDER BY id),
        array_agg(coalesce((date_trunc('week', submitted_at AT TIME ZONE 'UTC')::date
                            - DATE '1970-01-05') / 7, -2147483648) ORDER BY id)
 FROM assignments WHERE project_id = :project AND status = 'submitted'
@@ -107,9 +108,9 @@ def _sql(base: str, filters: Filters) -> str:
     return base.format(join=" ".join(joins), where=" ".join(where))
 
 
-async def _lookup(db: AsyncSession, sql: str, project_id: int) -> tuple[Any, Any]:
-    keys, values = (await db.execute(text(sql), {"project": project_id})).one()
-    return np.asarray(keys or [], dtype=np.int64), np.asarray(values or [], dtype=np.int64)
+async def _lookup(db: AsyncSession, sql: str, project_id: int) -> list[NDArray[np.int64]]:
+    row = (await db.execute(text(sql), {"project": project_id})).one()
+    return [np.asarray(column or [], dtype=np.int64) for column in row]
 
 
 def _look_up(keys: Any, values: Any, wanted: NDArray[np.int64], missing: int) -> Any:
@@ -143,19 +144,20 @@ async def gather(db: AsyncSession, project_id: int, filters: Filters) -> dict[st
             found.setdefault(row[0], []).append(tuple(row[1:]))
     if not found:
         return {}
-    batch_keys, batches = await _lookup(db, _BATCHES, project_id)
-    week_keys, weeks = await _lookup(db, _WEEKS, project_id)
+    dialogue_ids, batches = await _lookup(db, _BATCHES, project_id)
+    assignment_ids, annotators, weeks = await _lookup(db, _ASSIGNMENTS, project_id)
     out = {}
     for dimension, parts in found.items():
         columns = list(zip(*parts, strict=True))
-        dialogue = _concat(list(columns[0]))
-        assignment = _concat(list(columns[4]))
+        key = _concat(list(columns[0]))
+        who = _concat(list(columns[2]))  # assignment id, or minus the source id
+        dialogue = key // POSITION_SPAN
         out[dimension] = RawRatings(
             dialogue=dialogue,
-            position=_concat(list(columns[1])),
-            rater=_concat(list(columns[2])),
-            labels=[s for part in columns[3] for s in part],
-            batch=_look_up(batch_keys, batches, dialogue, 0),
-            week=_look_up(week_keys, weeks, assignment, NO_WEEK),
+            position=key % POSITION_SPAN - 1,
+            rater=np.where(who > 0, _look_up(assignment_ids, annotators, who, 0), who),
+            labels=[s for part in columns[1] for s in part],
+            batch=_look_up(dialogue_ids, batches, dialogue, 0),
+            week=_look_up(assignment_ids, weeks, who, NO_WEEK),
         )
     return out
