@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Annotated
 
-from fastapi import Depends
+from fastapi import Depends, Request
 
+from app.annotations import saving
 from app.assignments import service as assignments
-from app.deps import CurrentUser, SessionDep
+from app.auth.service import now
+from app.db import database_key
+from app.deps import CurrentUser, RawConnection, SessionDep, credential
 from app.errors import Forbidden, NotFound
 from app.i18n import N_
 from app.models import Assignment, Role
@@ -46,3 +50,32 @@ async def writable(found: Annotated[AssignmentAccess, Depends(readable)]) -> Ass
 
 Readable = Annotated[AssignmentAccess, Depends(readable)]
 Writable = Annotated[AssignmentAccess, Depends(writable)]
+
+
+class RequireOwnAssignment(RequireProjectRole):
+    """`writable` for saves, in one query with the caller's session or token (`saving`).
+
+    The same answers in the same order: 401, then the project role (404 non-member, 403 other
+    role), then the assignment (404, or 403 for leads and reviewers, who only read it). The
+    session is checked against the database on every request, as `load_viewer` does.
+    """
+
+    async def __call__(  # type: ignore[override]
+        self, request: Request, slug: str, assignment_id: int, conn: RawConnection
+    ) -> saving.SaveTarget:
+        settings = request.app.state.settings
+        return await saving.load_target(
+            conn,
+            database_key(request.app.state.sessionmaker.kw["bind"]),
+            credential(request),
+            slug,
+            assignment_id,
+            now(),
+            timedelta(minutes=settings.session_idle_minutes),
+            self.roles,
+        )
+
+
+OwnAssignment = Annotated[
+    saving.SaveTarget, Depends(RequireOwnAssignment(Role.annotator, Role.lead, Role.reviewer))
+]

@@ -7,18 +7,20 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
-from app.annotations import service
-from app.annotations.deps import Readable, Writable
-from app.annotations.schemas import NoteCreate, SavedValue, SkipRequest, TimeReport, ValueChange
+from app.annotations import saving, service
+from app.annotations.deps import OwnAssignment, Readable, Writable
+from app.annotations.schemas import NoteCreate, SkipRequest, TimeReport, ValueChange
 from app.assignments import service as assignments
-from app.deps import CurrentUser, SessionDep, csrf_protect
+from app.auth.service import now
+from app.deps import CurrentUser, RawConnection, SessionDep, csrf_protect, csrf_protect_api
 from app.models import Role
 from app.projects.deps import RequireProjectRole
 from app.projects.service import ProjectAccess
 from app.templating import render
 
 router = APIRouter(dependencies=[Depends(csrf_protect)])
-api_router = APIRouter(prefix="/api/v1", dependencies=[Depends(csrf_protect)], tags=["v1"])
+# Every API route here authenticates the caller itself (the save without loading the viewer).
+api_router = APIRouter(prefix="/api/v1", dependencies=[Depends(csrf_protect_api)], tags=["v1"])
 Annotator = Depends(RequireProjectRole(Role.annotator))
 
 
@@ -76,19 +78,13 @@ async def api_workspace(found: Readable, db: SessionDep) -> dict[str, Any]:
 
 
 @api_router.post("/projects/{slug}/assignments/{assignment_id}/values")
-async def api_save(
-    change: ValueChange, found: Writable, db: SessionDep, user: CurrentUser
-) -> Response:
+async def api_save(change: ValueChange, target: OwnAssignment, conn: RawConnection) -> Response:
     """Save one value: idempotent by change id; 409 with the current value when stale."""
     try:
-        saved: SavedValue = await service.save_value(
-            db, found.access.project, found.assignment, user.id, change
-        )
-    except service.StaleValue as exc:
-        await db.rollback()
-        body = {"detail": str(exc), "current": exc.current}
-        return JSONResponse(body, status_code=409)
-    return JSONResponse(saved.model_dump(mode="json"))
+        saved = await saving.save(conn, target, change, now())
+    except saving.StaleValue as exc:
+        return JSONResponse({"detail": str(exc), "current": exc.current}, status_code=409)
+    return JSONResponse(saved)
 
 
 @api_router.post("/projects/{slug}/assignments/{assignment_id}/submit")

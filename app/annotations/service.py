@@ -1,8 +1,7 @@
 """Annotating: the workspace's data, saving values (idempotent, versioned), submit, notes.
 
-A save names the change's client-generated id and the version it was made on. A retried save
-returns the first answer; a save made on an older version than the stored one is refused with
-the current value (409), so two editors never overwrite each other silently.
+Saving lives in `app.annotations.saving` (the hot path, on the driver connection);
+`save_value` runs it inside an ORM session.
 """
 
 from __future__ import annotations
@@ -14,11 +13,14 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.annotations import saving
+from app.annotations.saving import READ_ONLY, SESSION, StaleValue, applies
 from app.annotations.schemas import NoteCreate, SavedValue, ValueChange
 from app.audit.service import record as audit
 from app.auth.service import now
 from app.codebook import core as codebook
 from app.codebook.core import DimensionRule, DimensionView
+from app.db import database_key
 from app.errors import Conflict, DomainError, Invalid
 from app.i18n import N_
 from app.models import Annotation as Value
@@ -33,16 +35,7 @@ from app.models import (
     TurnNote,
 )
 
-SESSION = -1
-READ_ONLY = ("submitted", "skipped")
-
-
-class StaleValue(Conflict):
-    """The value changed since the editor loaded it; carries the current value."""
-
-    def __init__(self, current: dict[str, Any]) -> None:
-        super().__init__(N_("This value was changed elsewhere since you loaded it."))
-        self.current = current
+__all__ = ["READ_ONLY", "SESSION", "StaleValue"]
 
 
 class Incomplete(DomainError):
@@ -123,134 +116,17 @@ async def _suggestions(
              "text": a.text} for a in rows]  # fmt: skip
 
 
-def _applies_rule(rule: DimensionRule, speaker: str | None) -> bool:
-    if speaker is None:
-        return rule.scope == "session"
-    return rule.scope == "turn" and rule.speaker in ("any", speaker)
-
-
-def _check(
-    change: ValueChange, rule: DimensionRule | None, speaker: str | None, turn_known: bool
-) -> None:
-    """The value fits the codebook: known dimension, right place, kind, vocabulary, count."""
-    if rule is None:
-        raise Invalid(N_("Unknown dimension “%(dimension)s”."), dimension=change.dimension)
-    if not turn_known:
-        raise Invalid(N_("This dialogue has no turn at position %(position)s."),
-                      position=change.position)  # fmt: skip
-    if not _applies_rule(rule, speaker):
-        raise Invalid(N_("“%(dimension)s” does not apply here."), dimension=change.dimension)
-    if rule.kind == "text":
-        if change.text is None:
-            raise Invalid(N_("“%(dimension)s” takes text."), dimension=change.dimension)
-        return
-    if change.labels is None:
-        raise Invalid(N_("“%(dimension)s” takes labels."), dimension=change.dimension)
-    unknown = [v for v in change.labels if v not in rule.values]
-    if unknown:
-        raise Invalid(N_("Unknown label “%(label)s” for “%(dimension)s”."),
-                      label=unknown[0], dimension=change.dimension)  # fmt: skip
-    if len(set(change.labels)) != len(change.labels):
-        raise Invalid(N_("A label is given twice."))
-    limit = rule.max_labels or 1
-    if len(change.labels) > limit:
-        raise Invalid(N_("“%(dimension)s” takes at most %(max)s labels."),
-                      dimension=change.dimension, max=limit)  # fmt: skip
-
-
 async def save_value(
     db: AsyncSession, project: Project, assignment: Assignment, user_id: int, change: ValueChange
 ) -> SavedValue:
-    """Store one change: replayed ids answer as before; stale versions are refused (409)."""
-    earlier = await db.scalar(select(Change).where(Change.change_id == change.change_id))
-    if earlier is not None:
-        if earlier.assignment_id != assignment.id:
-            raise Conflict(N_("This change id was already used for another dialogue."))
-        return _saved(earlier)
-    if assignment.status in READ_ONLY:
-        raise Conflict(N_("This dialogue is submitted and read-only until a lead reopens it."))
-    await _validate(db, project, assignment, change)
-    current = await db.scalar(
-        select(Value)
-        .where(
-            Value.assignment_id == assignment.id,
-            Value.position == change.position,
-            Value.dimension == change.dimension,
-        )
-        .with_for_update()
-    )
-    found = current.version if current is not None else 0
-    if found != change.base_version:
-        raise StaleValue(_current(current))
-    try:
-        async with db.begin_nested():
-            if current is None:
-                current = Value(
-                    assignment_id=assignment.id, dialogue_id=assignment.dialogue_id,
-                    position=change.position, dimension=change.dimension, version=0,
-                    codebook_version=project.codebook_version,
-                )  # fmt: skip
-                db.add(current)
-            current.labels, current.text = change.labels, change.text
-            current.version += 1
-            current.updated_by_id, current.updated_at = user_id, now()
-            logged = Change(
-                change_id=change.change_id, assignment_id=assignment.id,
-                dialogue_id=assignment.dialogue_id, position=change.position,
-                dimension=change.dimension, labels=change.labels, text=change.text,
-                version=current.version, user_id=user_id,
-            )  # fmt: skip
-            db.add(logged)
-            await db.flush()
-    except IntegrityError:
-        # The same change id, or the first value of this place, was stored concurrently.
-        return await _after_race(db, assignment, change)
-    if assignment.status == "assigned":
-        assignment.status, assignment.started_at = "in_progress", now()
-    return _saved(logged)
-
-
-async def _after_race(db: AsyncSession, assignment: Assignment, change: ValueChange) -> SavedValue:
-    earlier = await db.scalar(select(Change).where(Change.change_id == change.change_id))
-    if earlier is not None and earlier.assignment_id == assignment.id:
-        return _saved(earlier)
-    current = await db.scalar(
-        select(Value).where(
-            Value.assignment_id == assignment.id,
-            Value.position == change.position,
-            Value.dimension == change.dimension,
-        )
-    )
-    raise StaleValue(_current(current))
-
-
-def _current(value: Value | None) -> dict[str, Any]:
-    if value is None:
-        return {"labels": None, "text": None, "version": 0}
-    return {"labels": value.labels, "text": value.text, "version": value.version}
-
-
-def _saved(change: Change) -> SavedValue:
-    return SavedValue(
-        change_id=change.change_id, position=change.position, dimension=change.dimension,
-        labels=change.labels, text=change.text, version=change.version,
+    """Store one change in the session's transaction (see `saving.save`)."""
+    connection = await db.connection()
+    raw = (await connection.get_raw_connection()).driver_connection
+    target = saving.SaveTarget(
+        database_key(connection), user_id, project.id, project.codebook_version, assignment.id,
+        assignment.dialogue_id, assignment.status,
     )  # fmt: skip
-
-
-async def _validate(
-    db: AsyncSession, project: Project, assignment: Assignment, change: ValueChange
-) -> None:
-    rules = await codebook.rules(db, project)
-    speaker: str | None = None
-    known = True
-    if change.position != SESSION:
-        speaker = await db.scalar(
-            select(Turn.speaker).where(
-                Turn.dialogue_id == assignment.dialogue_id, Turn.position == change.position
-            )
-        )
-        known = speaker is not None
-    _check(change, rules.get(change.dimension), speaker, known)
+    return SavedValue.model_validate(await saving.save(raw, target, change, now()))
 
 
 def missing_values(
@@ -262,13 +138,13 @@ def missing_values(
     missing = [
         {"position": SESSION, "dimension": r.key}
         for r in required
-        if _applies_rule(r, None) and (SESSION, r.key) not in filled
+        if applies(r, None) and (SESSION, r.key) not in filled
     ]
     for t in turns:
         missing.extend(
             {"position": t.position, "dimension": r.key}
             for r in required
-            if _applies_rule(r, t.speaker) and (t.position, r.key) not in filled
+            if applies(r, t.speaker) and (t.position, r.key) not in filled
         )
     return missing
 
