@@ -63,15 +63,15 @@ class RequireOwnAssignment(RequireProjectRole):
     async def __call__(  # type: ignore[override]
         self, request: Request, slug: str, assignment_id: int, conn: RawConnection
     ) -> saving.SaveTarget:
-        settings = request.app.state.settings
+        state = request.app.state
         return await saving.load_target(
             conn,
-            database_key(request.app.state.sessionmaker.kw["bind"]),
+            database_key(state.sessionmaker.kw["bind"]),
             credential(request),
             slug,
             assignment_id,
             now(),
-            timedelta(minutes=settings.session_idle_minutes),
+            timedelta(minutes=state.settings.session_idle_minutes),
             self.roles,
         )
 
