@@ -81,6 +81,12 @@ def database_key(bind: AsyncEngine | AsyncConnection) -> str:
 _KEYS: WeakKeyDictionary[Engine, str] = WeakKeyDictionary()
 
 
+async def session_driver_connection(db: AsyncSession) -> Any:
+    """The asyncpg connection of a session's transaction (its statements run inside it)."""
+    connection = await db.connection()
+    return (await connection.get_raw_connection()).driver_connection
+
+
 @asynccontextmanager
 async def raw_connection(bind: AsyncEngine | AsyncConnection) -> AsyncIterator[Any]:
     """The asyncpg connection under the app's sessions, for one-statement hot paths.

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
+from jinja2.utils import htmlsafe_json_dumps
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from app.annotations import saving, service
@@ -16,7 +17,7 @@ from app.deps import CurrentUser, RawConnection, SessionDep, csrf_protect, csrf_
 from app.models import Role
 from app.projects.deps import RequireProjectRole
 from app.projects.service import ProjectAccess
-from app.templating import render
+from app.templating import render, templates
 
 router = APIRouter(dependencies=[Depends(csrf_protect)])
 # Every API route here authenticates the caller itself (the save without loading the viewer).
@@ -54,8 +55,54 @@ async def screen(request: Request, found: Readable, db: SessionDep) -> Response:
     """The workspace for one dialogue (read-only for leads, reviewers and after submit)."""
     ws = await service.workspace(db, found.access.project, found.assignment)
     ws["read_only"] = ws["read_only"] or not found.is_owner
-    context = {"access": found.access, "ws": ws}
+    key = await service.codebook_key(db, found.access.project)
+    book = book_parts(key, ws["codebook"], request.state.lang, ws["read_only"])
+    context = {"access": found.access, "ws": ws, "book": book, **screen_context(ws)}
     return render(request, "annotate/screen.html", context)
+
+
+_BOOK_PARTS: dict[tuple[Any, ...], dict[str, Any]] = {}
+
+
+def book_parts(
+    key: tuple[str, int, int], codebook: dict[str, Any], lang: str, read_only: bool
+) -> dict[str, Any]:
+    """The screen's parts made of the codebook alone (guidelines, label buttons, its JSON),
+    rendered once per codebook version, language and read-only state (`_book.html`)."""
+    parts = _BOOK_PARTS.get((*key, lang, read_only))
+    if parts is None:
+        module: Any = templates.env.get_template("annotate/_book.html").make_module({"lang": lang})
+        zh = lang == "zh"
+        buttons: dict[str, Any] = {}
+        for dim in codebook["dimensions"]:
+            if dim["kind"] == "label":
+                module.label_buttons(dim, zh, read_only, buttons)
+        policies = templates.env.policies
+        parts = {
+            "buttons": buttons,
+            "guidelines": module.guidelines(codebook["dimensions"], zh),
+            "codebook_json": htmlsafe_json_dumps(
+                codebook, policies["json.dumps_function"], **policies["json.dumps_kwargs"]
+            ),
+        }
+        if len(_BOOK_PARTS) > 256:
+            _BOOK_PARTS.clear()
+        _BOOK_PARTS[(*key, lang, read_only)] = parts
+    return parts
+
+
+def screen_context(ws: dict[str, Any]) -> dict[str, Any]:
+    """The screen's lookups by position: values and suggestions per dimension, notes."""
+    values_at: dict[int, dict[str, Any]] = {}
+    for v in ws["values"]:
+        values_at.setdefault(v["position"], {})[v["dimension"]] = v
+    suggested_at: dict[int, dict[str, Any]] = {}
+    for s in ws["suggestions"]:
+        suggested_at.setdefault(s["position"], {})[s["dimension"]] = s
+    notes_at: dict[int, list[dict[str, Any]]] = {}
+    for n in ws["notes"]:
+        notes_at.setdefault(n["position"], []).append(n)
+    return {"values_at": values_at, "suggested_at": suggested_at, "notes_at": notes_at}
 
 
 @api_router.post("/projects/{slug}/assignments/next")

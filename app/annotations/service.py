@@ -6,6 +6,7 @@ Saving lives in `app.annotations.saving` (the hot path, on the driver connection
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from typing import Any
 
@@ -20,7 +21,7 @@ from app.audit.service import record as audit
 from app.auth.service import now
 from app.codebook import core as codebook
 from app.codebook.core import DimensionRule, DimensionView
-from app.db import database_key
+from app.db import database_key, session_driver_connection
 from app.errors import Conflict, DomainError, Invalid
 from app.i18n import N_
 from app.models import Annotation as Value
@@ -28,7 +29,6 @@ from app.models import AnnotationChange as Change
 from app.models import (
     AnnotationSource,
     Assignment,
-    Dialogue,
     Project,
     SourceAnnotation,
     Turn,
@@ -67,35 +67,76 @@ def _dimension_json(d: DimensionView) -> dict[str, Any]:
     }  # fmt: skip
 
 
+# The dialogue, its turns, and the assignment's values and notes, built as one JSON document
+# by PostgreSQL (one round trip, no ORM objects: a 200-turn dialogue is 200 rows).
+_WORKSPACE = """
+SELECT json_build_object(
+    'dialogue', (SELECT json_build_object('id', d.id, 'external_id', d.external_id,
+                                          'language', d.language, 'metadata', d.metadata)
+                 FROM dialogues d WHERE d.id = $1),
+    'turns', (SELECT coalesce(json_agg(json_build_object(
+                  'position', t.position, 'speaker', t.speaker, 'participant', t.participant,
+                  'content', t.content, 'flags', t.flags) ORDER BY t.position), '[]')
+              FROM turns t WHERE t.dialogue_id = $1),
+    'values', (SELECT coalesce(json_agg(json_build_object(
+                   'position', v.position, 'dimension', v.dimension, 'labels', v.labels,
+                   'text', v.text, 'version', v.version) ORDER BY v.id), '[]')
+               FROM annotations v WHERE v.assignment_id = $2),
+    'notes', (SELECT coalesce(json_agg(json_build_object(
+                  'id', n.id, 'position', n.position, 'kind', n.kind, 'flag', n.flag,
+                  'text', n.text) ORDER BY n.id), '[]')
+              FROM turn_notes n WHERE n.assignment_id = $2))
+"""
+
+
 async def workspace(db: AsyncSession, project: Project, assignment: Assignment) -> dict[str, Any]:
     """Everything the screen needs, in a constant number of queries (any dialogue length)."""
-    dialogue = await db.get(Dialogue, assignment.dialogue_id)
-    assert dialogue is not None
-    cb = await codebook.load(db, project)
-    turns = await _turns(db, dialogue.id)
-    values = await db.scalars(select(Value).where(Value.assignment_id == assignment.id))
-    notes = await db.scalars(
-        select(TurnNote).where(TurnNote.assignment_id == assignment.id).order_by(TurnNote.id)
-    )
+    raw = await session_driver_connection(db)
+    found = await raw.fetchval(_WORKSPACE, assignment.dialogue_id, assignment.id)
+    if isinstance(found, str):  # SQLAlchemy's connections decode JSON already; a bare one not
+        found = json.loads(found)
+    book = await codebook_json(db, project)
     return {
         "assignment": {
             "id": assignment.id, "status": assignment.status,
-            "dialogue_id": dialogue.id, "seconds_spent": assignment.seconds_spent,
-            "codebook_version": cb.version,
+            "dialogue_id": assignment.dialogue_id, "seconds_spent": assignment.seconds_spent,
+            "codebook_version": book["version"],
         },
-        "dialogue": {"id": dialogue.id, "external_id": dialogue.external_id,
-                     "language": dialogue.language, "metadata": dialogue.meta},
-        "turns": [{"position": t.position, "speaker": t.speaker, "participant": t.participant,
-                   "content": t.content, "flags": list(t.flags)} for t in turns],
-        "codebook": {"version": cb.version,
-                     "dimensions": [_dimension_json(d) for d in cb.dimensions]},
-        "values": [{"position": v.position, "dimension": v.dimension, "labels": v.labels,
-                    "text": v.text, "version": v.version} for v in values],
-        "suggestions": await _suggestions(db, project, dialogue.id),
-        "notes": [{"id": n.id, "position": n.position, "kind": n.kind, "flag": n.flag,
-                   "text": n.text} for n in notes],
+        "dialogue": found["dialogue"],
+        "turns": found["turns"],
+        "codebook": book,
+        "values": found["values"],
+        "suggestions": await _suggestions(db, project, assignment.dialogue_id),
+        "notes": found["notes"],
         "read_only": assignment.status in READ_ONLY,
     }  # fmt: skip
+
+
+_BOOKS: dict[tuple[str, int, int], dict[str, Any]] = {}
+
+
+async def codebook_key(db: AsyncSession, project: Project) -> tuple[str, int, int]:
+    """The project's codebook at its current version, in this database: what caches key on."""
+    return (database_key(await db.connection()), project.id, project.codebook_version)
+
+
+async def codebook_json(db: AsyncSession, project: Project) -> dict[str, Any]:
+    """The codebook as the workspace shows it, built once per codebook version.
+
+    Shared between requests: callers must not change it. Every codebook change bumps the
+    version, so an entry is never stale; one whose version moved while it loaded is not kept.
+    """
+    key = await codebook_key(db, project)
+    book = _BOOKS.get(key)
+    if book is None:
+        cb = await codebook.load(db, project)
+        book = {"version": cb.version, "dimensions": [_dimension_json(d) for d in cb.dimensions]}
+        now_at = await db.scalar(select(Project.codebook_version).where(Project.id == project.id))
+        if now_at == project.codebook_version:
+            if len(_BOOKS) > 256:
+                _BOOKS.clear()
+            _BOOKS[key] = book
+    return book
 
 
 async def _suggestions(
@@ -120,11 +161,10 @@ async def save_value(
     db: AsyncSession, project: Project, assignment: Assignment, user_id: int, change: ValueChange
 ) -> SavedValue:
     """Store one change in the session's transaction (see `saving.save`)."""
-    connection = await db.connection()
-    raw = (await connection.get_raw_connection()).driver_connection
+    raw = await session_driver_connection(db)
     target = saving.SaveTarget(
-        database_key(connection), user_id, project.id, project.codebook_version, assignment.id,
-        assignment.dialogue_id, assignment.status,
+        database_key(await db.connection()), user_id, project.id, project.codebook_version,
+        assignment.id, assignment.dialogue_id, assignment.status,
     )  # fmt: skip
     return SavedValue.model_validate(await saving.save(raw, target, change, now()))
 

@@ -17,17 +17,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.accounts.service import create_api_token, revoke_api_token
 from app.auth.service import now
-from app.codebook.core import record_version
 from app.models import (
     Annotation,
     AnnotationChange,
     Assignment,
-    CodebookDimension,
     Project,
     Role,
     User,
     UserSession,
 )
+from tests.annotations.helpers import edit_dimension
 from tests.annotations.test_routes import Setup, _api, _take
 from tests.annotations.test_routes import setup as setup  # the fixture
 from tests.factories import add_member, login, make_project, make_user
@@ -302,25 +301,20 @@ async def test_rules_follow_the_codebook_version(
     client: httpx.AsyncClient, setup: Setup, db: AsyncSession
 ) -> None:
     aid = (await _take(client, setup))["assignment"]["id"]  # type: ignore[index]
-    assert (await _save(client, setup, aid, _change(labels=["Fear", "Anger"]))).status_code == 200
+    topic = _change(position=-1, dimension="topic", labels=["Job Crisis"])
+    assert (await _save(client, setup, aid, topic)).status_code == 200  # rules now cached
     project = await db.get(Project, setup.project.id)
     assert project is not None
-    await db.execute(update(CodebookDimension).where(
-        CodebookDimension.project_id == project.id, CodebookDimension.key == "emotion"
-    ).values(max_labels=1))  # fmt: skip
-    await record_version(db, project, setup.lead.id, "one emotion at most")
-    await db.flush()
-    refused = await _save(client, setup, aid, _change(1, labels=["Fear", "Sadness"]))
+    two = _change(labels=["Fear", "Anger"])
+    await edit_dimension(db, project, setup.lead.id, "emotion", max_labels=1)
+    refused = await _save(client, setup, aid, two)
     assert refused.status_code == 422
     assert "at most 1 labels" in refused.json()["detail"]
-    assert (await _save(client, setup, aid, _change(1, labels=["Sadness"]))).status_code == 200
-    value = (await db.execute(select(Annotation))).scalar_one()
+    await edit_dimension(db, project, setup.lead.id, "emotion", max_labels=2)
+    assert (await _save(client, setup, aid, two)).status_code == 200
+    value = (await db.execute(select(Annotation).where(Annotation.position == -1))).scalar_one()
     assert value.codebook_version < project.codebook_version  # set when first stored
-    counselor = _change(position=1, labels=["Fear"])
+    counselor = _change(position=1, dimension="observation", labels=None, text="calm")
     assert (await _save(client, setup, aid, counselor)).status_code == 422
-    await db.execute(update(CodebookDimension).where(
-        CodebookDimension.project_id == project.id, CodebookDimension.key == "emotion"
-    ).values(speaker="any"))  # fmt: skip
-    await record_version(db, project, setup.lead.id, "emotion on every turn")
-    await db.flush()
+    await edit_dimension(db, project, setup.lead.id, "observation", speaker="any")
     assert (await _save(client, setup, aid, counselor)).status_code == 200

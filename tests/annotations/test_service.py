@@ -15,7 +15,8 @@ from app.annotations import service
 from app.annotations.schemas import ValueChange
 from app.assignments import service as assignments
 from app.errors import Conflict, Invalid
-from app.models import AnnotationChange, Assignment, CodebookDimension, Dialogue, Project, User
+from app.models import AnnotationChange, Assignment, Dialogue, Project, User
+from tests.annotations.helpers import edit_dimension
 from tests.factories import password_hash
 from tests.imports.helpers import Env, make_env, v7_bytes, v7_record
 
@@ -194,11 +195,10 @@ async def test_invalid_values_are_refused(
 async def test_submit_checks_required_values_then_locks(env: Env) -> None:
     user, aid = await _open(env)
     async with env.database.sessionmaker() as db, db.begin():
-        await db.execute(
-            update(CodebookDimension)
-            .where(CodebookDimension.key.in_(["emotion", "topic"]))
-            .values(required=True)
-        )
+        project = await db.get(Project, env.project_id)
+        assert project is not None
+        for key in ("emotion", "topic"):
+            await edit_dimension(db, project, user, key, required=True)
 
     async def submit() -> object:
         async with env.database.sessionmaker() as db, db.begin():
