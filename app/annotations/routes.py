@@ -9,7 +9,7 @@ from jinja2.utils import htmlsafe_json_dumps
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from app.annotations import saving, service
-from app.annotations.deps import OwnAssignment, Readable, Writable
+from app.annotations.deps import OwnAssignment, ReadableView, Writable
 from app.annotations.schemas import NoteCreate, SkipRequest, TimeReport, ValueChange
 from app.assignments import service as assignments
 from app.auth.service import now
@@ -51,7 +51,7 @@ async def next_dialogue(
 
 
 @router.get("/projects/{slug}/annotate/{assignment_id}")
-async def screen(request: Request, found: Readable, db: SessionDep) -> Response:
+async def screen(request: Request, found: ReadableView, db: SessionDep) -> Response:
     """The workspace for one dialogue (read-only for leads, reviewers and after submit)."""
     ws = await service.workspace(db, found.access.project, found.assignment)
     ws["read_only"] = ws["read_only"] or not found.is_owner
@@ -117,7 +117,7 @@ async def api_next(
 
 
 @api_router.get("/projects/{slug}/assignments/{assignment_id}")
-async def api_workspace(found: Readable, db: SessionDep) -> dict[str, Any]:
+async def api_workspace(found: ReadableView, db: SessionDep) -> dict[str, Any]:
     """The assignment, its dialogue, the codebook, the values with their versions."""
     ws = await service.workspace(db, found.access.project, found.assignment)
     ws["read_only"] = ws["read_only"] or not found.is_owner

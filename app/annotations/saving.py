@@ -5,36 +5,32 @@ returns the first answer; a save made on an older version than the stored one is
 the current value (409), so two editors never overwrite each other silently.
 
 The request's access (session or API token, membership, assignment) is one query
-(`load_target`); the save itself is one statement (`_UPSERT_NEW` / `_UPDATE_SEEN`) that stores
-the value only if the change id is new, the assignment is open, the turn exists for the
-dimension's speaker and the version is the one the change was based on, and then writes the
-change log row and starts the assignment. PostgreSQL runs one statement atomically, so it
-needs no transaction of its own. When the statement stores nothing, `_explain` finds out why,
-checking in the order the rules are stated: replayed change id, read-only assignment, invalid
-value, stale version.
+(`app.annotations.access`); the save itself is one statement (`_UPSERT_NEW` or
+`_UPDATE_SEEN`) that stores the value only if the change id is new, the assignment is open,
+the turn exists for the dimension's speaker and the version is the one the change was based
+on, and then writes the change log row and starts the assignment. PostgreSQL runs one
+statement atomically, so it needs no transaction of its own. When the statement stores
+nothing, `_explain` finds out why, checking in the order the rules are stated: replayed
+change id, read-only assignment, invalid value, stale version.
 """
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
 
+from app.annotations.access import SaveTarget
 from app.annotations.schemas import ValueChange
-from app.auth.service import TOUCH_EVERY
 from app.codebook.core import DimensionRule, cached_rules, keep_rules
-from app.errors import Conflict, Forbidden, Invalid, NotAuthenticated, NotFound
+from app.errors import Conflict, Invalid, NotFound
 from app.i18n import N_
-from app.models import Role
-from app.security import token_digest
 
 SESSION = -1
 READ_ONLY = ("submitted", "skipped")
 OPEN = ("assigned", "in_progress")
-INT64 = 2**63 - 1
 
 
 class StaleValue(Conflict):
@@ -43,100 +39,6 @@ class StaleValue(Conflict):
     def __init__(self, current: dict[str, Any]) -> None:
         super().__init__(N_("This value was changed elsewhere since you loaded it."))
         self.current = current
-
-
-# --- who is asking, and may they write this assignment (one query) ------------------------------
-
-_TARGET = """
-SELECT who.user_id, p.id AS project_id, p.codebook_version,
-       ARRAY(SELECT m.role FROM project_memberships m
-             WHERE m.project_id = p.id AND m.user_id = who.user_id) AS roles,
-       a.user_id AS owner_id, a.dialogue_id, a.status
-FROM who
-LEFT JOIN projects p ON p.slug = $3
-LEFT JOIN assignments a ON a.id = $4 AND a.project_id = p.id
-"""
-# A live session (inside both timeouts) of an active user; its idle clock moves once a minute.
-_SESSION_WHO = """
-WITH who AS (
-    SELECT s.user_id FROM user_sessions s JOIN users u ON u.id = s.user_id
-    WHERE s.id = $1 AND s.expires_at > $2 AND s.last_seen_at > $5 AND u.is_active
-), touched AS (
-    UPDATE user_sessions SET last_seen_at = $2
-    WHERE id = $1 AND last_seen_at < $6 AND EXISTS (SELECT FROM who)
-)"""
-_BY_SESSION = _SESSION_WHO + _TARGET
-# A live API token of an active user; its last use moves once a minute.
-_BEARER_WHO = """
-WITH who AS (
-    SELECT t.id, t.user_id, t.last_used_at FROM api_tokens t JOIN users u ON u.id = t.user_id
-    WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND u.is_active
-), touched AS (
-    UPDATE api_tokens SET last_used_at = $2
-    WHERE id IN (SELECT id FROM who WHERE last_used_at IS NULL OR last_used_at < $5)
-)"""
-_BY_TOKEN = _BEARER_WHO + _TARGET
-
-
-@dataclass(frozen=True)
-class SaveTarget:
-    """An assignment its own annotator may write, as one query found it."""
-
-    database: str  # which database (process-wide caches key on it)
-    user_id: int
-    project_id: int
-    codebook_version: int
-    assignment_id: int
-    dialogue_id: int
-    status: str
-
-
-async def load_target(
-    conn: Any,
-    database: str,
-    credential: tuple[str, str] | None,
-    slug: str,
-    assignment_id: int,
-    now: datetime,
-    idle: timedelta,
-    roles: frozenset[Role],
-) -> SaveTarget:
-    """The caller's assignment, checked as the workspace's dependencies check it.
-
-    401 without a live session or token; 404 for a non-member (or no such project), 403 for a
-    member without one of `roles`; 404 for an assignment not in the project, or another
-    person's to someone who is neither lead nor reviewer; 403 for a lead or reviewer (they
-    read it, only its annotator writes).
-    """
-    if credential is None:
-        raise NotAuthenticated("Please log in.")
-    kind, secret = credential
-    args: list[Any] = [token_digest(secret), now, slug, assignment_id]
-    if not 0 < assignment_id <= INT64:
-        args[3] = 0  # no such row (and no overflow)
-    if kind == "token":
-        row = await conn.fetchrow(_BY_TOKEN, *args, now - TOUCH_EVERY)
-    else:
-        row = await conn.fetchrow(_BY_SESSION, *args, now - idle, now - TOUCH_EVERY)
-    if row is None:
-        if kind == "token":
-            raise NotAuthenticated("Invalid or revoked API token.")
-        raise NotAuthenticated("Please log in.")
-    held = frozenset(Role(r) for r in row["roles"])
-    if row["project_id"] is None or not held:
-        raise NotFound("No such project.")
-    if not roles & held:
-        raise Forbidden("Your role in this project does not allow this.")
-    if row["owner_id"] is None:
-        raise NotFound(N_("No such assignment in this project."))
-    if row["owner_id"] != row["user_id"]:
-        if not held & {Role.lead, Role.reviewer}:
-            raise NotFound(N_("No such assignment in this project."))
-        raise Forbidden(N_("Only the annotator of this dialogue can change it."))
-    return SaveTarget(
-        database, row["user_id"], row["project_id"], row["codebook_version"], assignment_id,
-        row["dialogue_id"], row["status"],
-    )  # fmt: skip
 
 
 # --- the rules a value must satisfy -------------------------------------------------------------

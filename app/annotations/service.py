@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.annotations import saving
+from app.annotations.access import SaveTarget
 from app.annotations.saving import READ_ONLY, SESSION, StaleValue, applies
 from app.annotations.schemas import NoteCreate, SavedValue, ValueChange
 from app.audit.service import record as audit
@@ -162,7 +163,7 @@ async def save_value(
 ) -> SavedValue:
     """Store one change in the session's transaction (see `saving.save`)."""
     raw = await session_driver_connection(db)
-    target = saving.SaveTarget(
+    target = SaveTarget(
         database_key(await db.connection()), user_id, project.id, project.codebook_version,
         assignment.id, assignment.dialogue_id, assignment.status,
     )  # fmt: skip
