@@ -22,17 +22,26 @@ from app.security import token_digest
 
 INT64 = 2**63 - 1
 
-_TARGET = """
-SELECT who.user_id, p.id AS project_id, p.slug, p.name, p.description, p.codebook_version,
-       p.overlap, p.suggestion_source,
+_SELECT = """
+SELECT who.user_id, p.id AS project_id, p.codebook_version,
        ARRAY(SELECT m.role FROM project_memberships m
              WHERE m.project_id = p.id AND m.user_id = who.user_id) AS roles,
-       a.user_id AS owner_id, a.dialogue_id, a.status, a.seconds_spent,
-       a.codebook_version AS assignment_codebook_version
+       a.user_id AS owner_id, a.dialogue_id, a.status"""
+# What a page or the API shows of the project and the assignment besides (not needed to save).
+_SHOWN = """, p.slug, p.name, p.description, p.overlap, p.suggestion_source, a.seconds_spent,
+       a.codebook_version AS assignment_codebook_version"""
+_FROM = """
 FROM who
 LEFT JOIN projects p ON p.slug = $3
 LEFT JOIN assignments a ON a.id = $4 AND a.project_id = p.id
 """
+
+
+def _statements(who: str) -> dict[bool, str]:
+    """The access query for a caller found by `who`: to save (False), or to show (True)."""
+    return {shown: who + _SELECT + (_SHOWN if shown else "") + _FROM for shown in (False, True)}
+
+
 # A live session (inside both timeouts) of an active user; its idle clock moves once a minute.
 _SESSION_WHO = """
 WITH who AS (
@@ -42,7 +51,7 @@ WITH who AS (
     UPDATE user_sessions SET last_seen_at = $2
     WHERE id = $1 AND last_seen_at < $6 AND EXISTS (SELECT FROM who)
 )"""
-_BY_SESSION = _SESSION_WHO + _TARGET
+_BY_SESSION = _statements(_SESSION_WHO)
 # A live API token of an active user; its last use moves once a minute.
 _BEARER_WHO = """
 WITH who AS (
@@ -52,7 +61,7 @@ WITH who AS (
     UPDATE api_tokens SET last_used_at = $2
     WHERE id IN (SELECT id FROM who WHERE last_used_at IS NULL OR last_used_at < $5)
 )"""
-_BY_TOKEN = _BEARER_WHO + _TARGET
+_BY_TOKEN = _statements(_BEARER_WHO)
 
 
 @dataclass(frozen=True)
@@ -85,8 +94,10 @@ async def readable(
     now: datetime,
     idle: timedelta,
     roles: frozenset[Role],
+    shown: bool = True,
 ) -> Found:
-    """The assignment, for its annotator and the project's leads and reviewers."""
+    """The assignment, for its annotator and the project's leads and reviewers (`shown`: with
+    what a page shows of the project and the assignment)."""
     if credential is None:
         raise NotAuthenticated("Please log in.")
     kind, secret = credential
@@ -94,9 +105,9 @@ async def readable(
     if not 0 < assignment_id <= INT64:
         args[3] = 0  # no such row (and no overflow)
     if kind == "token":
-        row = await conn.fetchrow(_BY_TOKEN, *args, now - TOUCH_EVERY)
+        row = await conn.fetchrow(_BY_TOKEN[shown], *args, now - TOUCH_EVERY)
     else:
-        row = await conn.fetchrow(_BY_SESSION, *args, now - idle, now - TOUCH_EVERY)
+        row = await conn.fetchrow(_BY_SESSION[shown], *args, now - idle, now - TOUCH_EVERY)
     if row is None:
         if kind == "token":
             raise NotAuthenticated("Invalid or revoked API token.")
@@ -125,7 +136,7 @@ async def writable(
     roles: frozenset[Role],
 ) -> SaveTarget:
     """The assignment, for its own annotator only (leads and reviewers get 403)."""
-    found = await readable(conn, credential, slug, assignment_id, now, idle, roles)
+    found = await readable(conn, credential, slug, assignment_id, now, idle, roles, shown=False)
     if not found.is_owner:
         raise Forbidden(N_("Only the annotator of this dialogue can change it."))
     row = found.row
