@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import service as auth_service
 from app.config import Settings
+from app.db import raw_connection
 from app.errors import Forbidden, NotAuthenticated
 from app.i18n import negotiate
 from app.models import User
@@ -38,7 +39,17 @@ async def get_db(request: Request) -> AsyncIterator[AsyncSession]:
 SessionDep = Annotated[AsyncSession, Depends(get_db, scope="function")]
 
 
-def get_settings_dep(request: Request) -> Settings:
+async def get_raw_connection(request: Request) -> AsyncIterator[Any]:
+    """The asyncpg connection under the app's sessions, for hot paths written as single
+    statements (see `app.db.raw_connection`); held for the request like a session's."""
+    async with raw_connection(request.app.state.sessionmaker.kw["bind"]) as conn:
+        yield conn
+
+
+RawConnection = Annotated[Any, Depends(get_raw_connection, scope="function")]
+
+
+async def get_settings_dep(request: Request) -> Settings:  # async: no worker thread per call
     settings: Settings = request.app.state.settings
     return settings
 
@@ -84,9 +95,9 @@ async def load_viewer(request: Request, db: SessionDep, settings: SettingsDep) -
 
 
 async def _authenticate(request: Request, db: AsyncSession, settings: Settings) -> Viewer:
-    auth = request.headers.get("Authorization", "")
-    if auth.lower().startswith("bearer ") and request.url.path.startswith("/api/"):
-        user = await auth_service.resolve_api_token(db, auth[7:].strip())
+    bearer = _bearer(request)
+    if bearer is not None:
+        user = await auth_service.resolve_api_token(db, bearer)
         if user is None:
             raise NotAuthenticated("Invalid or revoked API token.")
         return Viewer(user=user, via_token=True)
@@ -124,6 +135,22 @@ async def csrf_protect(request: Request, viewer: ViewerDep) -> None:
     """Every state-changing request carries the CSRF token (header or form field)."""
     if request.method in SAFE_METHODS or viewer.via_token:
         return
+    await _check_csrf(request)
+
+
+async def csrf_protect_api(request: Request) -> None:
+    """`csrf_protect` for API routers whose routes all authenticate the caller themselves.
+
+    The same rule without loading the viewer first: a bearer token on the API is what makes
+    `load_viewer` authenticate by token alone (`via_token`, no cookies), so it is what exempts
+    a request here; an invalid token is refused (401) by the route's own authentication.
+    """
+    if request.method in SAFE_METHODS or _bearer(request) is not None:
+        return
+    await _check_csrf(request)
+
+
+async def _check_csrf(request: Request) -> None:
     supplied = request.headers.get(CSRF_HEADER)
     if not supplied and _is_form(request):
         value = (await request.form()).get(CSRF_FIELD)
@@ -135,6 +162,24 @@ async def csrf_protect(request: Request, viewer: ViewerDep) -> None:
         bindings.append("a:" + anon)
     if not csrf_valid(request.app.state.secret, supplied, bindings):
         raise Forbidden("The form has expired or the CSRF token is missing. Reload and retry.")
+
+
+def credential(request: Request) -> tuple[str, str] | None:
+    """What the caller authenticates with, as `load_viewer` reads it: ("token", an API
+    request's bearer token) or else ("session", the session cookie); None without either."""
+    bearer = _bearer(request)
+    if bearer is not None:
+        return ("token", bearer)
+    session = request.cookies.get(SESSION_COOKIE)
+    return ("session", session) if session else None
+
+
+def _bearer(request: Request) -> str | None:
+    """The API token of an API request that carries one (it then authenticates alone)."""
+    auth = request.headers.get("Authorization", "")
+    if auth.lower().startswith("bearer ") and request.url.path.startswith("/api/"):
+        return auth[7:].strip()
+    return None
 
 
 def _is_form(request: Request) -> bool:

@@ -5,20 +5,23 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
+from jinja2.utils import htmlsafe_json_dumps
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
-from app.annotations import service
-from app.annotations.deps import Readable, Writable
-from app.annotations.schemas import NoteCreate, SavedValue, SkipRequest, TimeReport, ValueChange
+from app.annotations import saving, service
+from app.annotations.deps import OwnAssignment, ReadableView, Writable
+from app.annotations.schemas import NoteCreate, SkipRequest, TimeReport, ValueChange
 from app.assignments import service as assignments
-from app.deps import CurrentUser, SessionDep, csrf_protect
+from app.auth.service import now
+from app.deps import CurrentUser, RawConnection, SessionDep, csrf_protect, csrf_protect_api
 from app.models import Role
 from app.projects.deps import RequireProjectRole
 from app.projects.service import ProjectAccess
-from app.templating import render
+from app.templating import render, templates
 
 router = APIRouter(dependencies=[Depends(csrf_protect)])
-api_router = APIRouter(prefix="/api/v1", dependencies=[Depends(csrf_protect)], tags=["v1"])
+# Every API route here authenticates the caller itself (the save without loading the viewer).
+api_router = APIRouter(prefix="/api/v1", dependencies=[Depends(csrf_protect_api)], tags=["v1"])
 Annotator = Depends(RequireProjectRole(Role.annotator))
 
 
@@ -48,12 +51,58 @@ async def next_dialogue(
 
 
 @router.get("/projects/{slug}/annotate/{assignment_id}")
-async def screen(request: Request, found: Readable, db: SessionDep) -> Response:
+async def screen(request: Request, found: ReadableView, db: SessionDep) -> Response:
     """The workspace for one dialogue (read-only for leads, reviewers and after submit)."""
     ws = await service.workspace(db, found.access.project, found.assignment)
     ws["read_only"] = ws["read_only"] or not found.is_owner
-    context = {"access": found.access, "ws": ws}
+    key = await service.codebook_key(db, found.access.project)
+    book = book_parts(key, ws["codebook"], request.state.lang, ws["read_only"])
+    context = {"access": found.access, "ws": ws, "book": book, **screen_context(ws)}
     return render(request, "annotate/screen.html", context)
+
+
+_BOOK_PARTS: dict[tuple[Any, ...], dict[str, Any]] = {}
+
+
+def book_parts(
+    key: tuple[str, int, int], codebook: dict[str, Any], lang: str, read_only: bool
+) -> dict[str, Any]:
+    """The screen's parts made of the codebook alone (guidelines, label buttons, its JSON),
+    rendered once per codebook version, language and read-only state (`_book.html`)."""
+    parts = _BOOK_PARTS.get((*key, lang, read_only))
+    if parts is None:
+        module: Any = templates.env.get_template("annotate/_book.html").make_module({"lang": lang})
+        zh = lang == "zh"
+        buttons: dict[str, Any] = {}
+        for dim in codebook["dimensions"]:
+            if dim["kind"] == "label":
+                module.label_buttons(dim, zh, read_only, buttons)
+        policies = templates.env.policies
+        parts = {
+            "buttons": buttons,
+            "guidelines": module.guidelines(codebook["dimensions"], zh),
+            "codebook_json": htmlsafe_json_dumps(
+                codebook, policies["json.dumps_function"], **policies["json.dumps_kwargs"]
+            ),
+        }
+        if len(_BOOK_PARTS) > 256:
+            _BOOK_PARTS.clear()
+        _BOOK_PARTS[(*key, lang, read_only)] = parts
+    return parts
+
+
+def screen_context(ws: dict[str, Any]) -> dict[str, Any]:
+    """The screen's lookups by position: values and suggestions per dimension, notes."""
+    values_at: dict[int, dict[str, Any]] = {}
+    for v in ws["values"]:
+        values_at.setdefault(v["position"], {})[v["dimension"]] = v
+    suggested_at: dict[int, dict[str, Any]] = {}
+    for s in ws["suggestions"]:
+        suggested_at.setdefault(s["position"], {})[s["dimension"]] = s
+    notes_at: dict[int, list[dict[str, Any]]] = {}
+    for n in ws["notes"]:
+        notes_at.setdefault(n["position"], []).append(n)
+    return {"values_at": values_at, "suggested_at": suggested_at, "notes_at": notes_at}
 
 
 @api_router.post("/projects/{slug}/assignments/next")
@@ -68,7 +117,7 @@ async def api_next(
 
 
 @api_router.get("/projects/{slug}/assignments/{assignment_id}")
-async def api_workspace(found: Readable, db: SessionDep) -> dict[str, Any]:
+async def api_workspace(found: ReadableView, db: SessionDep) -> dict[str, Any]:
     """The assignment, its dialogue, the codebook, the values with their versions."""
     ws = await service.workspace(db, found.access.project, found.assignment)
     ws["read_only"] = ws["read_only"] or not found.is_owner
@@ -76,19 +125,13 @@ async def api_workspace(found: Readable, db: SessionDep) -> dict[str, Any]:
 
 
 @api_router.post("/projects/{slug}/assignments/{assignment_id}/values")
-async def api_save(
-    change: ValueChange, found: Writable, db: SessionDep, user: CurrentUser
-) -> Response:
+async def api_save(change: ValueChange, target: OwnAssignment, conn: RawConnection) -> Response:
     """Save one value: idempotent by change id; 409 with the current value when stale."""
     try:
-        saved: SavedValue = await service.save_value(
-            db, found.access.project, found.assignment, user.id, change
-        )
-    except service.StaleValue as exc:
-        await db.rollback()
-        body = {"detail": str(exc), "current": exc.current}
-        return JSONResponse(body, status_code=409)
-    return JSONResponse(saved.model_dump(mode="json"))
+        saved = await saving.save(conn, target, change, now())
+    except saving.StaleValue as exc:
+        return JSONResponse({"detail": str(exc), "current": exc.current}, status_code=409)
+    return JSONResponse(saved)
 
 
 @api_router.post("/projects/{slug}/assignments/{assignment_id}/submit")

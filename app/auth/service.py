@@ -100,11 +100,12 @@ async def resolve_session(db: AsyncSession, token: str, settings: Settings) -> U
     """The active user of a live session (inside both timeouts), refreshing its idle clock."""
     t = now()
     idle_cutoff = t - timedelta(minutes=settings.session_idle_minutes)
+    digest = token_digest(token)
     query = (
-        select(UserSession, User)
-        .join(User, User.id == UserSession.user_id)
+        select(User, UserSession.last_seen_at)  # the session as a column: one entity to load
+        .join(UserSession, UserSession.user_id == User.id)
         .where(
-            UserSession.id == token_digest(token),
+            UserSession.id == digest,
             UserSession.expires_at > t,
             UserSession.last_seen_at > idle_cutoff,
             User.is_active.is_(True),
@@ -113,11 +114,9 @@ async def resolve_session(db: AsyncSession, token: str, settings: Settings) -> U
     row = (await db.execute(query)).one_or_none()
     if row is None:
         return None
-    session, user = row
-    if t - session.last_seen_at > TOUCH_EVERY:
-        await db.execute(
-            update(UserSession).where(UserSession.id == session.id).values(last_seen_at=t)
-        )
+    user, last_seen_at = row
+    if t - last_seen_at > TOUCH_EVERY:
+        await db.execute(update(UserSession).where(UserSession.id == digest).values(last_seen_at=t))
     return user
 
 

@@ -184,7 +184,8 @@ class DimensionRule:
     values: frozenset[str]
 
 
-_RULES: dict[tuple[str, int, int], dict[str, DimensionRule]] = {}
+RulesKey = tuple[str, int, int]  # (database, project id, codebook version)
+_RULES: dict[RulesKey, dict[str, DimensionRule]] = {}
 
 
 def compile_rules(codebook: CodebookView) -> dict[str, DimensionRule]:
@@ -199,18 +200,26 @@ def compile_rules(codebook: CodebookView) -> dict[str, DimensionRule]:
     }  # fmt: skip
 
 
-async def rules(db: AsyncSession, project: Project) -> dict[str, DimensionRule]:
-    """The codebook's validation rules, cached per project and codebook version.
+def cached_rules(key: RulesKey) -> dict[str, DimensionRule] | None:
+    """Rules compiled earlier for this database, project and codebook version.
 
-    Every codebook change bumps the version, so a cached entry is never stale; saves (the hot
-    path of annotation) then skip reloading the codebook.
+    Every codebook change bumps the version, so a cached entry is never stale.
     """
+    return _RULES.get(key)
+
+
+def keep_rules(key: RulesKey, found: dict[str, DimensionRule]) -> None:
+    if len(_RULES) > 256:
+        _RULES.clear()
+    _RULES[key] = found
+
+
+async def rules(db: AsyncSession, project: Project) -> dict[str, DimensionRule]:
+    """The codebook's validation rules, cached per project and codebook version."""
     database = str(db.get_bind().engine.url)  # several databases may share a process (tests)
     key = (database, project.id, project.codebook_version)
-    found = _RULES.get(key)
+    found = cached_rules(key)
     if found is None:
         found = compile_rules(await load(db, project))
-        if len(_RULES) > 256:
-            _RULES.clear()
-        _RULES[key] = found
+        keep_rules(key, found)
     return found

@@ -16,6 +16,7 @@
   if (!root) return;
 
   const ws = JSON.parse(document.getElementById("ws-data").textContent);
+  ws.codebook = JSON.parse(document.getElementById("ws-codebook").textContent);
   const slug = root.dataset.slug;
   const zh = root.dataset.lang === "zh";
   const API = "/api/v1/projects/" + encodeURIComponent(slug) + "/assignments/" + ws.assignment.id;

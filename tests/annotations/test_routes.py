@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import Assignment, Project, Role, User
+from tests.annotations.helpers import edit_dimension
 from tests.dialogues.data import (
     client_turn,
     counselor_turn,
@@ -96,15 +97,16 @@ async def test_save_is_idempotent_and_versioned(client: httpx.AsyncClient, setup
 async def test_submit_lists_missing_required_values(
     client: httpx.AsyncClient, setup: Setup, db: AsyncSession
 ) -> None:
-    from sqlalchemy import update
-
-    from app.models import CodebookDimension
-
-    await db.execute(update(CodebookDimension).where(
-        CodebookDimension.project_id == setup.project.id, CodebookDimension.key == "strategy"
-    ).values(required=True))  # fmt: skip
-    ws = await _take(client, setup)
+    ws = await _take(client, setup)  # the codebook as it was, now cached for the page
     aid = ws["assignment"]["id"]  # type: ignore[index]
+    page = f"/projects/{setup.project.slug}/annotate/{aid}"
+    name = BeautifulSoup((await client.get(page)).text, "html.parser").select_one("#dn-2-strategy")
+    assert name is not None
+    assert "required" not in name.get_text()
+    await edit_dimension(db, setup.project, setup.lead.id, "strategy", required=True)
+    name = BeautifulSoup((await client.get(page)).text, "html.parser").select_one("#dn-2-strategy")
+    assert name is not None
+    assert "required" in name.get_text()  # a new codebook version: the cached parts are not used
     headers = {"X-CSRF-Token": setup.token}
     response = await client.post(_api(setup, f"/{aid}/submit"), headers=headers)
     assert response.status_code == 422

@@ -15,7 +15,8 @@ from app.annotations import service
 from app.annotations.schemas import ValueChange
 from app.assignments import service as assignments
 from app.errors import Conflict, Invalid
-from app.models import AnnotationChange, Assignment, CodebookDimension, Dialogue, Project, User
+from app.models import AnnotationChange, Assignment, Dialogue, Project, User
+from tests.annotations.helpers import edit_dimension
 from tests.factories import password_hash
 from tests.imports.helpers import Env, make_env, v7_bytes, v7_record
 
@@ -129,6 +130,31 @@ async def test_two_writers_on_one_value_one_wins_one_conflicts(env: Env) -> None
     assert conflicts[0].current["labels"] == saved[0].labels  # type: ignore[attr-defined]
 
 
+async def test_two_writers_on_a_stored_value_one_wins_one_conflicts(env: Env) -> None:
+    user, aid = await _open(env)
+    first = await _save(env, aid, user, _change(labels=["Fear"]))
+    assert first.version == 1  # type: ignore[attr-defined]
+    results = await asyncio.gather(
+        _save(env, aid, user, _change(base=1, labels=["Anger"])),
+        _save(env, aid, user, _change(base=1, labels=["Sadness"])),
+    )
+    conflicts = [r for r in results if isinstance(r, service.StaleValue)]
+    saved = [r for r in results if not isinstance(r, Conflict)]
+    assert (len(conflicts), len(saved)) == (1, 1)
+    assert conflicts[0].current == {"labels": saved[0].labels, "text": None, "version": 2}  # type: ignore[attr-defined]
+
+
+async def test_one_change_sent_twice_at_once_is_stored_once(env: Env) -> None:
+    user, aid = await _open(env)
+    for base in (0, 1):  # a first value, then a change of it
+        change = _change(base=base, labels=["Fear"] if base else ["Anger"])
+        results = await asyncio.gather(*(_save(env, aid, user, change) for _ in range(3)))
+        assert all(r == results[0] for r in results), results
+        assert results[0].version == base + 1  # type: ignore[attr-defined]
+    async with env.database.sessionmaker() as db:
+        assert await db.scalar(select(func.count()).select_from(AnnotationChange)) == 2
+
+
 async def test_retried_change_is_stored_once(env: Env) -> None:
     user, aid = await _open(env)
     change = _change()
@@ -169,11 +195,10 @@ async def test_invalid_values_are_refused(
 async def test_submit_checks_required_values_then_locks(env: Env) -> None:
     user, aid = await _open(env)
     async with env.database.sessionmaker() as db, db.begin():
-        await db.execute(
-            update(CodebookDimension)
-            .where(CodebookDimension.key.in_(["emotion", "topic"]))
-            .values(required=True)
-        )
+        project = await db.get(Project, env.project_id)
+        assert project is not None
+        for key in ("emotion", "topic"):
+            await edit_dimension(db, project, user, key, required=True)
 
     async def submit() -> object:
         async with env.database.sessionmaker() as db, db.begin():

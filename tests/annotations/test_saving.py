@@ -1,0 +1,320 @@
+"""The save's fast path (`app.annotations.saving`): everything its two statements decide.
+
+Each test goes through the HTTP route, so the access query and the save statement both run,
+and checks that a refused save changed nothing.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.accounts.service import create_api_token, revoke_api_token
+from app.auth.service import now
+from app.models import (
+    Annotation,
+    AnnotationChange,
+    Assignment,
+    Project,
+    Role,
+    User,
+    UserSession,
+)
+from tests.annotations.helpers import edit_dimension
+from tests.annotations.test_routes import Setup, _api, _take
+from tests.annotations.test_routes import setup as setup  # the fixture
+from tests.factories import add_member, login, make_project, make_user
+
+
+def _change(base: int = 0, **kw: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "change_id": str(uuid.uuid4()),
+        "position": 0,
+        "dimension": "emotion",
+        "labels": ["Anxiety"],
+        "base_version": base,
+    }
+    body.update(kw)
+    return body
+
+
+async def _counts(db: AsyncSession) -> tuple[int, int]:
+    changes = await db.scalar(select(func.count()).select_from(AnnotationChange))
+    values = await db.scalar(select(func.count()).select_from(Annotation))
+    return int(changes or 0), int(values or 0)
+
+
+async def _save(
+    client: httpx.AsyncClient, setup: Setup, aid: object, body: dict[str, Any], **headers: str
+) -> httpx.Response:
+    sent = {"X-CSRF-Token": setup.token, **headers}
+    return await client.post(_api(setup, f"/{aid}/values"), json=body, headers=sent)
+
+
+async def test_first_save_starts_the_assignment_and_logs_the_change(
+    client: httpx.AsyncClient, setup: Setup, db: AsyncSession
+) -> None:
+    ws = await _take(client, setup)
+    aid = ws["assignment"]["id"]  # type: ignore[index]
+    assert ws["assignment"]["status"] == "assigned"  # type: ignore[index]
+    body = _change(position=-1, dimension="topic", labels=["Job Crisis"])
+    saved = await _save(client, setup, aid, body)
+    assert saved.status_code == 200
+    assert saved.json() == {"change_id": body["change_id"], "position": -1, "dimension": "topic",
+                            "labels": ["Job Crisis"], "text": None, "version": 1}  # fmt: skip
+    row = (await db.execute(select(Assignment).where(Assignment.id == aid))).scalar_one()
+    await db.refresh(row)
+    assert row.status == "in_progress"
+    assert row.started_at is not None
+    logged = (await db.execute(select(AnnotationChange))).scalar_one()
+    assert (logged.user_id, logged.assignment_id, logged.version) == (setup.annotator.id, aid, 1)
+    value = (await db.execute(select(Annotation))).scalar_one()
+    assert value.codebook_version == setup.project.codebook_version
+    assert value.updated_by_id == setup.annotator.id
+    started = row.started_at
+    text = await _save(client, setup, aid, _change(dimension="observation", labels=None, text="x"))
+    assert text.status_code == 200
+    assert text.json()["text"] == "x"
+    await db.refresh(row)
+    assert (row.status, row.started_at) == ("in_progress", started)  # started once
+
+
+async def test_a_changed_value_moves_its_version_and_keeps_its_history(
+    client: httpx.AsyncClient, setup: Setup, db: AsyncSession
+) -> None:
+    aid = (await _take(client, setup))["assignment"]["id"]  # type: ignore[index]
+    for base, labels in ((0, ["Fear"]), (1, ["Anger"]), (2, ["Sadness"])):
+        answer = await _save(client, setup, aid, _change(base, labels=labels))
+        assert answer.json()["version"] == base + 1
+    assert await _counts(db) == (3, 1)
+    value = (await db.execute(select(Annotation))).scalar_one()
+    await db.refresh(value)
+    assert (value.labels, value.version) == (["Sadness"], 3)
+
+
+async def test_stale_and_early_versions_are_refused_with_the_current_value(
+    client: httpx.AsyncClient, setup: Setup, db: AsyncSession
+) -> None:
+    aid = (await _take(client, setup))["assignment"]["id"]  # type: ignore[index]
+    ahead = await _save(client, setup, aid, _change(base=3))  # no value yet, made on version 3
+    assert ahead.status_code == 409
+    assert ahead.json()["current"] == {"labels": None, "text": None, "version": 0}
+    assert (await _save(client, setup, aid, _change(0, labels=["Fear"]))).status_code == 200
+    for base in (0, 2):
+        stale = await _save(client, setup, aid, _change(base, labels=["Anger"]))
+        assert stale.status_code == 409
+        assert stale.json()["current"] == {"labels": ["Fear"], "text": None, "version": 1}
+    assert await _counts(db) == (1, 1)
+
+
+async def test_a_replayed_change_answers_as_before_even_after_later_changes(
+    client: httpx.AsyncClient, setup: Setup, db: AsyncSession
+) -> None:
+    aid = (await _take(client, setup))["assignment"]["id"]  # type: ignore[index]
+    first = _change(labels=["Fear"])
+    answered = (await _save(client, setup, aid, first)).json()
+    assert (await _save(client, setup, aid, _change(1, labels=["Anger"]))).status_code == 200
+    again = await _save(client, setup, aid, first)
+    assert again.status_code == 200
+    assert again.json() == answered
+    await client.post(_api(setup, f"/{aid}/submit"), headers={"X-CSRF-Token": setup.token})
+    # A replay of a stored change is answered even once the dialogue is read-only.
+    assert (await _save(client, setup, aid, first)).json() == answered
+    assert await _counts(db) == (2, 1)
+
+
+async def test_a_change_id_of_another_assignment_is_refused(
+    app: object, client: httpx.AsyncClient, setup: Setup, db: AsyncSession
+) -> None:
+    aid = (await _take(client, setup))["assignment"]["id"]  # type: ignore[index]
+    used = _change()
+    assert (await _save(client, setup, aid, used)).status_code == 200
+    other = await make_user(db)
+    await add_member(db, setup.project, other, Role.annotator)
+    transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        token = await login(c, other)
+        theirs = (await c.post(_api(setup, "/next"), headers={"X-CSRF-Token": token})).json()
+        refused = await c.post(
+            _api(setup, f"/{theirs['assignment']['id']}/values"),
+            json={**used, "labels": ["Anger"]},
+            headers={"X-CSRF-Token": token},
+        )
+    assert refused.status_code == 409
+    assert "already used for another dialogue" in refused.json()["detail"]
+    assert await _counts(db) == (1, 1)
+
+
+async def test_a_submitted_assignment_takes_no_new_value(
+    client: httpx.AsyncClient, setup: Setup, db: AsyncSession
+) -> None:
+    aid = (await _take(client, setup))["assignment"]["id"]  # type: ignore[index]
+    assert (await _save(client, setup, aid, _change())).status_code == 200
+    headers = {"X-CSRF-Token": setup.token}
+    assert (await client.post(_api(setup, f"/{aid}/submit"), headers=headers)).status_code == 200
+    for body in (_change(1, labels=["Fear"]), _change(0, position=2), _change(1, labels=["Bliss"])):
+        refused = await _save(client, setup, aid, body)
+        assert refused.status_code == 409
+        assert "read-only" in refused.json()["detail"]
+    assert await _counts(db) == (1, 1)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"dimension": "mood"}, "Unknown dimension"),
+        ({"labels": ["Bliss"]}, "Unknown label “Bliss”"),
+        ({"dimension": "strategy", "labels": ["Question"]}, "does not apply here"),
+        ({"position": 1}, "does not apply here"),  # emotion is for the client's turns
+        ({"position": 99}, "no turn at position 99"),
+        ({"position": 99, "labels": ["Bliss"]}, "no turn at position 99"),
+        ({"position": 0, "dimension": "topic", "labels": ["Job Crisis"]}, "does not apply here"),
+        ({"position": -1}, "does not apply here"),
+        ({"labels": None, "text": "x"}, "takes labels"),
+        ({"labels": ["Fear", "Fear"]}, "given twice"),
+    ],
+)
+async def test_invalid_values_are_refused_and_change_nothing(
+    client: httpx.AsyncClient,
+    setup: Setup,
+    db: AsyncSession,
+    overrides: dict[str, Any],
+    message: str,
+) -> None:
+    aid = (await _take(client, setup))["assignment"]["id"]  # type: ignore[index]
+    refused = await _save(client, setup, aid, _change(**overrides))
+    assert refused.status_code == 422
+    assert message in refused.json()["detail"]
+    assert await _counts(db) == (0, 0)
+    status = await db.scalar(select(Assignment.status).where(Assignment.id == aid))
+    assert status == "assigned"
+
+
+async def test_who_may_save(
+    app: object, client: httpx.AsyncClient, setup: Setup, db: AsyncSession
+) -> None:
+    aid = (await _take(client, setup))["assignment"]["id"]  # type: ignore[index]
+    transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
+    cases: list[tuple[User, int, str]] = []
+    annotator = await make_user(db)
+    await add_member(db, setup.project, annotator, Role.annotator)
+    cases.append((annotator, 404, "No such assignment in this project."))
+    reviewer = await make_user(db)
+    await add_member(db, setup.project, reviewer, Role.reviewer)
+    cases.append((reviewer, 403, "Only the annotator of this dialogue can change it."))
+    cases.append((setup.lead, 403, "Only the annotator of this dialogue can change it."))
+    exporter = await make_user(db)
+    await add_member(db, setup.project, exporter, Role.exporter)
+    cases.append((exporter, 403, "Your role in this project does not allow this."))
+    cases.append((await make_user(db), 404, "No such project."))
+    for person, status, detail in cases:
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+            token = await login(c, person)
+            answer = await c.post(
+                _api(setup, f"/{aid}/values"), json=_change(), headers={"X-CSRF-Token": token}
+            )
+        assert (answer.status_code, answer.json()["detail"]) == (status, detail), person.email
+    assert await _counts(db) == (0, 0)
+
+
+async def test_an_assignment_of_another_project_is_not_found(
+    client: httpx.AsyncClient, setup: Setup, db: AsyncSession
+) -> None:
+    aid = (await _take(client, setup))["assignment"]["id"]  # type: ignore[index]
+    elsewhere = await make_project(db, lead=setup.lead)
+    await add_member(db, elsewhere, setup.annotator, Role.annotator)
+    url = f"/api/v1/projects/{elsewhere.slug}/assignments/{aid}/values"
+    for path in (url, _api(setup, "/0/values"), _api(setup, f"/{2**70}/values")):
+        answer = await client.post(path, json=_change(), headers={"X-CSRF-Token": setup.token})
+        assert answer.status_code == 404, path
+        assert answer.json()["detail"] == "No such assignment in this project."
+    assert await _counts(db) == (0, 0)
+
+
+async def test_a_revoked_or_idle_session_saves_nothing_on_the_next_request(
+    client: httpx.AsyncClient, setup: Setup, db: AsyncSession
+) -> None:
+    aid = (await _take(client, setup))["assignment"]["id"]  # type: ignore[index]
+    assert (await _save(client, setup, aid, _change())).status_code == 200
+    mine = UserSession.user_id == setup.annotator.id
+    await db.execute(update(UserSession).where(mine).values(last_seen_at=now() - timedelta(days=1)))
+    idle = await _save(client, setup, aid, _change(1, labels=["Fear"]))
+    assert (idle.status_code, idle.json()) == (401, {"detail": "Please log in."})
+    await db.execute(update(UserSession).where(mine).values(last_seen_at=now()))
+    assert (await _save(client, setup, aid, _change(1, labels=["Fear"]))).status_code == 200
+    await db.execute(update(User).where(User.id == setup.annotator.id).values(is_active=False))
+    disabled = await _save(client, setup, aid, _change(2, labels=["Anger"]))
+    assert disabled.status_code == 401
+    await db.execute(update(User).where(User.id == setup.annotator.id).values(is_active=True))
+    await client.post("/logout", data={"csrf_token": setup.token})
+    gone = await _save(client, setup, aid, _change(2, labels=["Anger"]))
+    assert gone.status_code in (401, 403)  # logged out: no session, so no valid CSRF token
+    assert await _counts(db) == (2, 1)
+
+
+async def test_the_session_idle_clock_moves_once_a_minute(
+    client: httpx.AsyncClient, setup: Setup, db: AsyncSession
+) -> None:
+    aid = (await _take(client, setup))["assignment"]["id"]  # type: ignore[index]
+    mine = UserSession.user_id == setup.annotator.id
+    old = now() - timedelta(minutes=5)
+    await db.execute(update(UserSession).where(mine).values(last_seen_at=old))
+    assert (await _save(client, setup, aid, _change())).status_code == 200
+    seen = await db.scalar(select(UserSession.last_seen_at).where(mine))
+    assert seen is not None
+    assert seen > now() - timedelta(seconds=30)
+    recent = now() - timedelta(seconds=20)
+    await db.execute(update(UserSession).where(mine).values(last_seen_at=recent))
+    assert (await _save(client, setup, aid, _change(1, labels=["Fear"]))).status_code == 200
+    assert await db.scalar(select(UserSession.last_seen_at).where(mine)) == recent
+
+
+async def test_api_tokens_save_without_csrf_and_stop_when_revoked(
+    client: httpx.AsyncClient, setup: Setup, db: AsyncSession
+) -> None:
+    aid = (await _take(client, setup))["assignment"]["id"]  # type: ignore[index]
+    token, raw = await create_api_token(db, setup.annotator, "script")
+    client.cookies.clear()
+    auth = {"Authorization": f"Bearer {raw}"}
+    url = _api(setup, f"/{aid}/values")
+    assert (await client.post(url, json=_change(), headers=auth)).status_code == 200
+    await db.refresh(token)
+    assert token.last_used_at is not None
+    wrong = await client.post(url, json=_change(1), headers={"Authorization": "Bearer psy_x"})
+    assert (wrong.status_code, wrong.json()) == (401, {"detail": "Invalid or revoked API token."})
+    await revoke_api_token(db, setup.annotator, token.id)
+    await db.flush()
+    revoked = await client.post(url, json=_change(1), headers=auth)
+    assert revoked.status_code == 401
+    no_csrf = await client.post(url, json=_change(1))  # neither token nor session
+    assert no_csrf.status_code == 403
+    assert await _counts(db) == (1, 1)
+
+
+async def test_rules_follow_the_codebook_version(
+    client: httpx.AsyncClient, setup: Setup, db: AsyncSession
+) -> None:
+    aid = (await _take(client, setup))["assignment"]["id"]  # type: ignore[index]
+    topic = _change(position=-1, dimension="topic", labels=["Job Crisis"])
+    assert (await _save(client, setup, aid, topic)).status_code == 200  # rules now cached
+    project = await db.get(Project, setup.project.id)
+    assert project is not None
+    two = _change(labels=["Fear", "Anger"])
+    await edit_dimension(db, project, setup.lead.id, "emotion", max_labels=1)
+    refused = await _save(client, setup, aid, two)
+    assert refused.status_code == 422
+    assert "at most 1 labels" in refused.json()["detail"]
+    await edit_dimension(db, project, setup.lead.id, "emotion", max_labels=2)
+    assert (await _save(client, setup, aid, two)).status_code == 200
+    value = (await db.execute(select(Annotation).where(Annotation.position == -1))).scalar_one()
+    assert value.codebook_version < project.codebook_version  # set when first stored
+    counselor = _change(position=1, dimension="observation", labels=None, text="calm")
+    assert (await _save(client, setup, aid, counselor)).status_code == 422
+    await edit_dimension(db, project, setup.lead.id, "observation", speaker="any")
+    assert (await _save(client, setup, aid, counselor)).status_code == 200
