@@ -215,6 +215,8 @@ async def drilldown(
     if data is None:
         return 0, [], []
     a, b, row, col = cell
+    if a is not None and b is None:
+        b = "majority"  # one rater alone: against the others' majority
     if (a is not None and a not in data.raters) or (
         b not in (None, "majority") and b not in data.raters
     ):

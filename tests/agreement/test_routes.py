@@ -140,6 +140,10 @@ async def test_bad_drilldown_and_filter_requests_are_refused(
     assert unknown_source.status_code == 422
     assert "ghost" in unknown_source.text
     assert (await client.get(f"/projects/{project.slug}/agreement?batch=abc")).status_code == 422
+    alone = await client.get(units + f"?dimension=emotion&a=user:{users[1].id}")
+    assert alone.status_code == 200  # one rater: against the others' majority
+    assert "units-list" in alone.text
+    assert "majority of the others" in alone.text
     nothing = await client.get(units + f"?dimension=emotion&a=user:{users[0].id}&b=user:999")
     assert nothing.status_code == 200
     assert "No unit matches" in nothing.text
