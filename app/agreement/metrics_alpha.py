@@ -180,15 +180,23 @@ def alpha_from_counts(
     if n_units == 0:
         return Coefficient(None, NO_PAIRABLE_UNITS, 0, dropped, n_raters, 0)
     coinc = coincidences(used, m_used)
+    return alpha_from_coincidences(coinc, metric, (n_units, dropped, n_raters, n_ratings))
+
+
+def alpha_from_coincidences(
+    coinc: FloatArray, metric: Metric, tally: tuple[int, int, int | None, int]
+) -> Coefficient:
+    """alpha = 1 - D_o / D_e from a coincidence matrix; ``tally`` = (units, units with one
+    rating, raters, ratings) it rests on. Undefined when D_e = 0."""
     marginals = coinc.sum(axis=1)
     delta = ordinal_delta(marginals) if isinstance(metric, str) else metric
     n = float(marginals.sum())
     d_observed = float((coinc * delta).sum()) / n
     d_expected = float(marginals @ delta @ marginals) / (n * (n - 1))
     if d_expected <= 0:
-        return Coefficient(None, ONE_CATEGORY_ALPHA, n_units, dropped, n_raters, n_ratings)
+        return Coefficient(None, ONE_CATEGORY_ALPHA, *tally)
     value = 1.0 - d_observed / d_expected
-    return Coefficient(value, None, n_units, dropped, n_raters, n_ratings, d_observed, d_expected)
+    return Coefficient(value, None, *tally, d_observed, d_expected)
 
 
 def bootstrap_from_counts(
@@ -205,9 +213,14 @@ def bootstrap_from_counts(
     rng = np.random.default_rng(seed)
     resampled = [
         _alpha_of_resamples(patterns, weights, metric)
-        for weights in _multinomial_chunks(rng, frequency, n_boot)
+        for weights in multinomial_chunks(rng, frequency, n_boot)
     ]
-    alphas = np.concatenate(resampled)
+    return percentile_interval(np.concatenate(resampled), confidence, seed)
+
+
+def percentile_interval(alphas: FloatArray, confidence: float, seed: int) -> ConfidenceInterval:
+    """The percentile interval of the resamples' alphas (NaN: undefined, counted, left out)."""
+    n_boot = alphas.size
     defined = alphas[~np.isnan(alphas)]
     n_undefined = n_boot - defined.size
     if defined.size == 0:
@@ -234,7 +247,7 @@ def _unit_patterns(used: NDArray[np.int64]) -> tuple[FloatArray, NDArray[np.int6
     return patterns.astype(np.float64), frequency.astype(np.int64)
 
 
-def _multinomial_chunks(
+def multinomial_chunks(
     rng: np.random.Generator, frequency: NDArray[np.int64], n_boot: int
 ) -> Iterator[NDArray[np.int64]]:
     """Resample weights (boots, patterns), in chunks small enough to keep memory bounded."""

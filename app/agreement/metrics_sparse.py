@@ -16,7 +16,13 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from app.agreement.metrics_alpha import Metric, bootstrap_from_counts, ordinal_delta
+from app.agreement.metrics_alpha import (
+    Metric,
+    alpha_from_coincidences,
+    bootstrap_from_counts,
+    multinomial_chunks,
+    percentile_interval,
+)
 from app.agreement.metrics_kappa import kappa_from_table, mean_of_defined, nominal_weights
 from app.agreement.metrics_kappa import pair_table as _pair_table
 from app.agreement.metrics_types import (
@@ -35,7 +41,6 @@ from app.agreement.metrics_types import (
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
 MISSING = -1
-_BOOT_CELLS_PER_CHUNK = 4_000_000
 DENSE_MAX_CATEGORIES = 30  # up to here the dense bootstrap's pattern keys fit in an int64
 
 
@@ -106,16 +111,9 @@ def alpha(sc: SparseCounts, metric: Metric, codes: IntArray | None = None) -> Co
     if n_units == 0:
         return Coefficient(None, NO_PAIRABLE_UNITS, 0, dropped, n_raters, 0)
     n_ratings = int(sc.m[keep].sum())
-    coinc = coincidences(sc)
-    marginals = coinc.sum(axis=1)
-    delta = ordinal_delta(marginals) if isinstance(metric, str) else metric
-    n = float(marginals.sum())
-    d_observed = float((coinc * delta).sum()) / n
-    d_expected = float(marginals @ delta @ marginals) / (n * (n - 1))
-    if d_expected <= 0:
-        return Coefficient(None, ONE_CATEGORY_ALPHA, n_units, dropped, n_raters, n_ratings)
-    value = 1.0 - d_observed / d_expected
-    return Coefficient(value, None, n_units, dropped, n_raters, n_ratings, d_observed, d_expected)
+    return alpha_from_coincidences(
+        coincidences(sc), metric, (n_units, dropped, n_raters, n_ratings)
+    )
 
 
 def _per_unit_agreement(sc: SparseCounts) -> tuple[NDArray[np.bool_], FloatArray]:
@@ -241,24 +239,12 @@ def bootstrap_alpha(
     if point.value is None:
         return ConfidenceInterval(None, None, point.reason, confidence, n_boot, n_boot, seed)
     patterns = UnitPatterns.of(sc, metric)
-    frequency = patterns.frequency
     rng = np.random.default_rng(seed)
-    n_units = int(frequency.sum())
-    chunk = max(1, _BOOT_CELLS_PER_CHUNK // frequency.size)
-    alphas = []
-    for begin in range(0, n_boot, chunk):
-        size = min(chunk, n_boot - begin)
-        weights = rng.multinomial(n_units, frequency / n_units, size=size).astype(np.int64)
-        alphas.append(patterns.alphas(weights, metric))
-    values = np.concatenate(alphas)
-    defined = values[~np.isnan(values)]
-    n_undefined = n_boot - defined.size
-    if defined.size == 0:
-        reason = "every bootstrap resample has an undefined alpha"
-        return ConfidenceInterval(None, None, reason, confidence, n_boot, n_undefined, seed)
-    tail = (1.0 - confidence) / 2
-    low, high = np.quantile(defined, [tail, 1.0 - tail])
-    return ConfidenceInterval(float(low), float(high), None, confidence, n_boot, n_undefined, seed)
+    resampled = [
+        patterns.alphas(weights, metric)
+        for weights in multinomial_chunks(rng, patterns.frequency, n_boot)
+    ]
+    return percentile_interval(np.concatenate(resampled), confidence, seed)
 
 
 def others_majority(sc: SparseCounts, own: IntArray) -> tuple[IntArray, IntArray, IntArray]:
