@@ -69,7 +69,7 @@ def build(
     raw: RawRatings, labels: Sequence[str], aliases: dict[str, str], multi_label: bool
 ) -> DimensionData:
     """Pivot the ratings; label strings are mapped once per distinct string, not per rating."""
-    units, unit_index = np.unique(raw.unit_key, return_inverse=True)
+    units, unit_index = np.unique(raw.unit, return_inverse=True)
     raters, rater_index = np.unique(raw.rater, return_inverse=True)
     # dict.fromkeys and map run in C: ~0.1 s for a million ratings
     distinct = {s: i for i, s in enumerate(dict.fromkeys(raw.labels))}
@@ -112,7 +112,7 @@ def coefficient(c: m.Coefficient) -> dict[str, Any]:
             "n_ratings": c.n_ratings}  # fmt: skip
 
 
-def _sparse(matrix: NDArray[np.int64]) -> list[list[int]]:
+def _nonzero_cells(matrix: NDArray[np.int64]) -> list[list[int]]:
     rows, cols = np.nonzero(matrix)
     return [[int(r), int(c), int(matrix[r, c])] for r, c in zip(rows, cols, strict=True)]
 
@@ -132,7 +132,9 @@ def majority_codes(data: DimensionData, sc: sparse.SparseCounts, rater: int) -> 
 def _confusions(data: DimensionData, sc: sparse.SparseCounts) -> dict[str, Any]:
     n = len(data.raters)
     majority = {
-        data.raters[r]: _sparse(label_confusion(data, data.codes[r], majority_codes(data, sc, r)))
+        data.raters[r]: _nonzero_cells(
+            label_confusion(data, data.codes[r], majority_codes(data, sc, r))
+        )
         for r in range(n)
     }
     pairs: dict[str, Any] = {}
@@ -141,7 +143,7 @@ def _confusions(data: DimensionData, sc: sparse.SparseCounts) -> dict[str, Any]:
             for j in range(n):
                 if i != j:
                     matrix = label_confusion(data, data.codes[i], data.codes[j])
-                    pairs[f"{data.raters[i]}|{data.raters[j]}"] = _sparse(matrix)
+                    pairs[f"{data.raters[i]}|{data.raters[j]}"] = _nonzero_cells(matrix)
     return {"majority": majority, "pairs": pairs}
 
 
@@ -226,8 +228,9 @@ def disagreements(
     """Indices of the units behind a dashboard cell, in unit order.
 
     No raters: every unit whose ratings are not all the same. Rater `a` against rater `b`
-    (or "majority"): units both rated with different values; with `row`/`col` labels, the
-    units where `a` used `row` and `b` used `col` (the confusion cell, agreeing or not).
+    (or "majority", also when `b` is None): units both rated with different values; with
+    `row`/`col` labels, the units where `a` used `row` and `b` used `col` (the confusion cell,
+    agreeing or not).
     """
     codes = data.codes
     sc = sparse.SparseCounts.from_codes(codes, len(data.categories))
@@ -237,7 +240,7 @@ def disagreements(
         return np.flatnonzero((sc.m >= 2) & (top < sc.m))
     ia = data.raters.index(a)
     own = codes[ia]
-    other = majority_codes(data, sc, ia) if b == "majority" else codes[data.raters.index(b or "")]
+    other = majority_codes(data, sc, ia) if b in (None, "majority") else codes[data.raters.index(b)]
     both = (own >= 0) & (other >= 0)
     if row is None or col is None:
         return np.flatnonzero(both & (own != other))

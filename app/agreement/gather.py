@@ -80,16 +80,11 @@ class Filters:
 class RawRatings:
     """One dimension's ratings as parallel arrays (one entry per rating)."""
 
-    dialogue: NDArray[np.int64]
-    position: NDArray[np.int64]
+    unit: NDArray[np.int64]  # dialogue id * POSITION_SPAN + position + 1
     rater: NDArray[np.int64]
     labels: list[str]  # the rating's labels joined by SEP, as stored (aliases not resolved)
     batch: NDArray[np.int64]
     week: NDArray[np.int64]  # Monday-based weeks since 1970-01-05; NO_WEEK for sources
-
-    @property
-    def unit_key(self) -> NDArray[np.int64]:
-        return self.dialogue * POSITION_SPAN + self.position + 1
 
 
 def _sql(base: str, filters: Filters) -> str:
@@ -149,15 +144,13 @@ async def gather(db: AsyncSession, project_id: int, filters: Filters) -> dict[st
     out = {}
     for dimension, parts in found.items():
         columns = list(zip(*parts, strict=True))
-        key = _concat(list(columns[0]))
+        unit = _concat(list(columns[0]))
         who = _concat(list(columns[2]))  # assignment id, or minus the source id
-        dialogue = key // POSITION_SPAN
         out[dimension] = RawRatings(
-            dialogue=dialogue,
-            position=key % POSITION_SPAN - 1,
+            unit=unit,
             rater=np.where(who > 0, _look_up(assignment_ids, annotators, who, 0), who),
             labels=[s for part in columns[1] for s in part],
-            batch=_look_up(dialogue_ids, batches, dialogue, 0),
+            batch=_look_up(dialogue_ids, batches, unit // POSITION_SPAN, 0),
             week=_look_up(assignment_ids, weeks, who, NO_WEEK),
         )
     return out

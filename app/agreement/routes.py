@@ -225,8 +225,6 @@ async def units(
         raise Invalid(N_("Choose a dimension to list its disagreements."))
     if a == "majority" or (b is not None and a is None):
         raise Invalid(N_("The first rater must be a person or a source."))
-    if a is not None and b is None:
-        b = "majority"
     filters = await params.filters(db, access)
     total, shown, raters = await drilldown(
         db, access.project, filters, params.dimension, (a, b, row, col)

@@ -12,17 +12,17 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import select, text, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.agreement import compute
-from app.agreement.gather import Filters, gather
+from app.agreement.gather import Filters, RawRatings, gather
 from app.codebook import core as codebook
 from app.models import AgreementResult, AnnotationSource, Dialogue, Project, Turn, User
 
@@ -70,6 +70,14 @@ def params_key(filters: Filters) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:32]
 
 
+def _build(
+    dimension: codebook.DimensionView, raw: RawRatings, canonical: dict[str, dict[str, str]]
+) -> compute.DimensionData:
+    multi = (dimension.dimension.max_labels or 1) > 1
+    labels = [lb.value for lb in dimension.labels]
+    return compute.build(raw, labels, canonical.get(dimension.key, {}), multi)
+
+
 async def agreement(db: AsyncSession, project: Project, filters: Filters) -> list[dict[str, Any]]:
     """The figures of every label dimension (or the filtered one), computed now, JSON-ready."""
     cb = await codebook.load(db, project)
@@ -79,13 +87,11 @@ async def agreement(db: AsyncSession, project: Project, filters: Filters) -> lis
     for d in cb.dimensions:
         if d.dimension.kind != "label" or (filters.dimension and d.key != filters.dimension):
             continue
-        multi = (d.dimension.max_labels or 1) > 1
         row: dict[str, Any] = {"dimension": d.key, "name_en": d.dimension.name_en,
-                               "name_zh": d.dimension.name_zh, "multi_label": multi}  # fmt: skip
+                               "name_zh": d.dimension.name_zh,
+                               "multi_label": (d.dimension.max_labels or 1) > 1}  # fmt: skip
         if d.key in raw:
-            labels = [lb.value for lb in d.labels]
-            data = compute.build(raw[d.key], labels, canonical.get(d.key, {}), multi)
-            row.update(compute.figures(data))
+            row.update(compute.figures(_build(d, raw[d.key], canonical)))
         out.append(row)
     return out
 
@@ -98,16 +104,8 @@ async def dimension_data(
     found = cb.get(dimension)
     if found is None or found.dimension.kind != "label":
         return None
-    raw = (await gather(db, project.id, Filters(dimension, *_rest(filters)))).get(dimension)
-    if raw is None:
-        return None
-    multi = (found.dimension.max_labels or 1) > 1
-    labels = [lb.value for lb in found.labels]
-    return compute.build(raw, labels, codebook.aliases(cb).get(dimension, {}), multi)
-
-
-def _rest(f: Filters) -> tuple[Any, ...]:
-    return (f.speaker, f.topic, f.batch, f.sources)
+    raw = (await gather(db, project.id, replace(filters, dimension=dimension))).get(dimension)
+    return None if raw is None else _build(found, raw, codebook.aliases(cb))
 
 
 async def data_version(db: AsyncSession, project_id: int) -> int:
@@ -215,8 +213,6 @@ async def drilldown(
     if data is None:
         return 0, [], []
     a, b, row, col = cell
-    if a is not None and b is None:
-        b = "majority"  # one rater alone: against the others' majority
     if (a is not None and a not in data.raters) or (
         b not in (None, "majority") and b not in data.raters
     ):
@@ -232,11 +228,8 @@ async def drilldown(
             select(Dialogue.id, Dialogue.external_id).where(Dialogue.id.in_(dialogue_ids))
         )).all()
     )  # fmt: skip
-    turns = {
-        (t.dialogue_id, t.position): t
-        for t in (await db.scalars(select(Turn).where(Turn.dialogue_id.in_(dialogue_ids)))).all()
-        if (t.dialogue_id, t.position) in set(keys)
-    }
+    wanted = select(Turn).where(tuple_(Turn.dialogue_id, Turn.position).in_(keys))
+    turns = {(t.dialogue_id, t.position): t for t in (await db.scalars(wanted)).all()}
     out = []
     for i, (dialogue_id, position) in zip(shown, keys, strict=True):
         turn = turns.get((dialogue_id, position))

@@ -10,7 +10,7 @@ import pytest
 
 from app.agreement import charts, compute
 from app.agreement import metrics as m
-from app.agreement.gather import NO_WEEK, SEP, RawRatings
+from app.agreement.gather import NO_WEEK, POSITION_SPAN, SEP, RawRatings
 
 LABELS = ["a", "b", "c", "d"]
 
@@ -32,13 +32,15 @@ def _random_raw(seed: int, multi: bool) -> tuple[RawRatings, list[list[frozenset
             grid[r][u] = frozenset(labels)
             # stored spellings differ in order and use an alias: "A" means "a"
             stored = sorted("A" if v == "a" and r == 1 else v for v in labels)[::-1]
-            rows.append((1000 + u // 3, u % 3, 7 + r, SEP.join(stored), 1 + u % 2, 2900 + u % 4))
+            unit = (1000 + u // 3) * POSITION_SPAN + u % 3 + 1
+            rows.append((unit, 7 + r, SEP.join(stored), 1 + u % 2, 2900 + u % 4))
     cols = list(zip(*rows, strict=True))
     raw = RawRatings(
-        *(np.array(c, dtype=np.int64) for c in cols[:3]),
-        list(cols[3]),  # type: ignore[arg-type]
+        np.array(cols[0], dtype=np.int64),
+        np.array(cols[1], dtype=np.int64),
+        list(cols[2]),  # type: ignore[arg-type]
+        np.array(cols[3], dtype=np.int64),
         np.array(cols[4], dtype=np.int64),
-        np.array(cols[5], dtype=np.int64),
     )
     return raw, grid
 
