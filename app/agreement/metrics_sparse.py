@@ -11,6 +11,7 @@ others' counts. Tests check every function against its dense counterpart.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -90,18 +91,23 @@ def coincidences(sc: SparseCounts) -> FloatArray:
     unit, cat, n = sc.unit[keep], sc.category[keep], sc.count[keep].astype(np.float64)
     scale = 1.0 / (sc.m[unit] - 1)
     flat = np.bincount(cat * (k + 1), weights=n * (n - 1) * scale, minlength=k * k)
-    lag = 1
-    while lag < len(unit):
-        same = unit[lag:] == unit[:-lag]
-        if not same.any():
-            break
-        i = np.flatnonzero(same)
-        j = i + lag
+    for i, j in same_unit_pairs(unit):
         w = n[i] * n[j] * scale[i]
         flat += np.bincount(cat[i] * k + cat[j], weights=w, minlength=k * k)
         flat += np.bincount(cat[j] * k + cat[i], weights=w, minlength=k * k)
-        lag += 1
     return flat.reshape(k, k).astype(np.float64, copy=False)
+
+
+def same_unit_pairs(unit: IntArray) -> Iterator[tuple[IntArray, IntArray]]:
+    """Index arrays (i, j), i < j, of every two cells of one unit (cells sorted by unit): the
+    cells `lag` apart, for lag = 1, 2, ... until no unit has that many cells."""
+    lag = 1
+    while lag < len(unit):
+        i = np.flatnonzero(unit[lag:] == unit[:-lag])
+        if not i.size:
+            return
+        yield i, i + lag
+        lag += 1
 
 
 def alpha(sc: SparseCounts, metric: Metric, codes: IntArray | None = None) -> Coefficient:
@@ -195,16 +201,9 @@ class UnitPatterns:
         cell_pattern = pattern_of_unit[rep.unit]
         weight = rep.count.astype(np.float64)
         disagreement = np.zeros(len(representatives))
-        lag = 1
-        while lag < len(rep.unit):  # delta has a zero diagonal: pairs of different cells only
-            same = rep.unit[lag:] == rep.unit[:-lag]
-            if not same.any():
-                break
-            i = np.flatnonzero(same)
-            j = i + lag
+        for i, j in same_unit_pairs(rep.unit):  # delta's diagonal is 0: different cells only
             d = 2 * metric[rep.category[i], rep.category[j]] * weight[i] * weight[j]
             disagreement += np.bincount(cell_pattern[i], weights=d, minlength=len(representatives))
-            lag += 1
         disagreement /= rep.m[representatives] - 1
         return cls(representatives, frequency, rep, cell_pattern, disagreement)
 
@@ -271,6 +270,7 @@ def others_majority(sc: SparseCounts, own: IntArray) -> tuple[IntArray, IntArray
 def rater_agreement(sc: SparseCounts, codes: IntArray) -> tuple[RaterAgreement, ...]:
     """Per rater, ``metrics_raters.rater_agreement`` without the dense count table."""
     k = sc.k
+    weights = nominal_weights(k)
     out = []
     for r in range(codes.shape[0]):
         own = codes[r]
@@ -295,11 +295,11 @@ def rater_agreement(sc: SparseCounts, codes: IntArray) -> tuple[RaterAgreement, 
             with_majority = Coefficient(share, None, n_major, n_alone, 2, 2 * n_major,
                                         observed=share)  # fmt: skip
             table = _pair_table(np.where(has_majority, own, MISSING), majority, k)
-            kappa = kappa_from_table(table, nominal_weights(k), n_alone)
+            kappa = kappa_from_table(table, weights, n_alone)
         else:
             with_majority, kappa = undefined, undefined
         kappas = [
-            kappa_from_table(_pair_table(own, codes[s], k), nominal_weights(k), 0)
+            kappa_from_table(_pair_table(own, codes[s], k), weights, 0)
             for s in range(codes.shape[0])
             if s != r
         ]

@@ -47,11 +47,13 @@ class FilterParams:
         self.batch = int(batch) if batch else None  # the form sends "" for "all"
         self.raters = raters
         self.source = source or []
+        self.known_sources: list[str] = []
 
     async def filters(self, db: SessionDep, access: ProjectAccess) -> Filters:
         names = set(await db.scalars(
             select(AnnotationSource.name).where(AnnotationSource.project_id == access.project.id)
         ))  # fmt: skip
+        self.known_sources = sorted(names)  # the page lists them as rater choices
         unknown = [s for s in self.source if s not in names]
         if unknown:
             raise Invalid(N_("No source named %(name)s in this project."), name=unknown[0])
@@ -157,11 +159,8 @@ async def dashboard(
         select(ImportBatch).where(ImportBatch.project_id == access.project.id,
                                   ImportBatch.status == "succeeded").order_by(ImportBatch.id)
     ))  # fmt: skip
-    sources = sorted(await db.scalars(
-        select(AnnotationSource.name).where(AnnotationSource.project_id == access.project.id)
-    ))  # fmt: skip
     topics = cb.get("topic")
-    context = {"access": access, "views": views, "params": params, "sources": sources,
+    context = {"access": access, "views": views, "params": params, "sources": params.known_sources,
                "explanations": EXPLANATIONS, "query": params.query(), "report": found,
                "names": names, "batches": batches,
                "dimensions": [d for d in cb.dimensions if d.dimension.kind == "label"],

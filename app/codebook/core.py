@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db import database_key
 from app.formats.vocab import LABEL_ALIASES, PSY_INSIGHT_CODEBOOK
 from app.models import CodebookDimension, CodebookLabel, CodebookVersion, Project
 
@@ -216,8 +217,7 @@ def keep_rules(key: RulesKey, found: dict[str, DimensionRule]) -> None:
 
 async def rules(db: AsyncSession, project: Project) -> dict[str, DimensionRule]:
     """The codebook's validation rules, cached per project and codebook version."""
-    database = str(db.get_bind().engine.url)  # several databases may share a process (tests)
-    key = (database, project.id, project.codebook_version)
+    key = (database_key(await db.connection()), project.id, project.codebook_version)
     found = cached_rules(key)
     if found is None:
         found = compile_rules(await load(db, project))
