@@ -10,6 +10,8 @@ The session is checked against the database on every request, as `load_viewer` d
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -22,46 +24,95 @@ from app.security import token_digest
 
 INT64 = 2**63 - 1
 
-_SELECT = """
-SELECT who.user_id, p.id AS project_id, p.codebook_version,
-       ARRAY(SELECT m.role FROM project_memberships m
-             WHERE m.project_id = p.id AND m.user_id = who.user_id) AS roles,
-       a.user_id AS owner_id, a.dialogue_id, a.status"""
-# What a page or the API shows of the project and the assignment besides (not needed to save).
-_SHOWN = """, p.slug, p.name, p.description, p.overlap, p.suggestion_source, a.seconds_spent,
-       a.codebook_version AS assignment_codebook_version"""
-_FROM = """
-FROM who
-LEFT JOIN projects p ON p.slug = $3
-LEFT JOIN assignments a ON a.id = $4 AND a.project_id = p.id
-"""
 
-
-def _statements(who: str) -> dict[bool, str]:
-    """The access query for a caller found by `who`: to save (False), or to show (True)."""
-    return {shown: who + _SELECT + (_SHOWN if shown else "") + _FROM for shown in (False, True)}
+def numbered(sql: str, names: Sequence[str]) -> str:
+    """`sql` with its `:name` placeholders as the driver's `$n`, numbered in `names`' order."""
+    index = {name: f"${i}" for i, name in enumerate(names, start=1)}
+    return re.sub(r"(?<![:\w]):([a-z_]+)\b", lambda m: index[m.group(1)], sql)
 
 
 # A live session (inside both timeouts) of an active user; its idle clock moves once a minute.
 _SESSION_WHO = """
 WITH who AS (
     SELECT s.user_id FROM user_sessions s JOIN users u ON u.id = s.user_id
-    WHERE s.id = $1 AND s.expires_at > $2 AND s.last_seen_at > $5 AND u.is_active
+    WHERE s.id = :digest AND s.expires_at > :now AND s.last_seen_at > :idle AND u.is_active
 ), touched AS (
-    UPDATE user_sessions SET last_seen_at = $2
-    WHERE id = $1 AND last_seen_at < $6 AND EXISTS (SELECT FROM who)
+    UPDATE user_sessions SET last_seen_at = :now
+    WHERE id = :digest AND last_seen_at < :touch AND EXISTS (SELECT FROM who)
 )"""
-_BY_SESSION = _statements(_SESSION_WHO)
 # A live API token of an active user; its last use moves once a minute.
-_BEARER_WHO = """
+_TOKEN_WHO = """
 WITH who AS (
     SELECT t.id, t.user_id, t.last_used_at FROM api_tokens t JOIN users u ON u.id = t.user_id
-    WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND u.is_active
+    WHERE t.token_hash = :digest AND t.revoked_at IS NULL AND u.is_active
 ), touched AS (
-    UPDATE api_tokens SET last_used_at = $2
-    WHERE id IN (SELECT id FROM who WHERE last_used_at IS NULL OR last_used_at < $5)
-)"""
-_BY_TOKEN = _statements(_BEARER_WHO)
+    UPDATE api_tokens SET last_used_at = :now
+    WHERE id IN (SELECT id FROM who WHERE last_used_at IS NULL OR last_used_at < :touch)
+)"""  # noqa: S105 (SQL, not a password)
+WHO = {"session": _SESSION_WHO, "token": _TOKEN_WHO}
+# The placeholders each kind of caller binds, in order (`Caller.args`).
+NAMES = {
+    "session": ("digest", "now", "slug", "aid", "idle", "touch"),
+    "token": ("digest", "now", "slug", "aid", "touch"),
+}
+
+# What the checks need: the caller, their roles in the project, the assignment.
+ACCESS = """
+SELECT who.user_id, p.id AS project_id, p.codebook_version,
+       ARRAY(SELECT m.role FROM project_memberships m
+             WHERE m.project_id = p.id AND m.user_id = who.user_id) AS roles,
+       a.user_id AS owner_id, a.dialogue_id, a.status{shown}
+FROM who
+LEFT JOIN projects p ON p.slug = :slug
+LEFT JOIN assignments a ON a.id = :aid AND a.project_id = p.id"""
+# What a page or the API shows of the project and the assignment besides (not needed to save).
+_SHOWN = """, p.slug, p.name, p.description, p.overlap, p.suggestion_source, a.seconds_spent,
+       a.codebook_version AS assignment_codebook_version"""
+_STATEMENTS = {
+    (kind, shown): numbered(WHO[kind] + ACCESS.format(shown=_SHOWN if shown else ""), NAMES[kind])
+    for kind in WHO
+    for shown in (False, True)
+}
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who asks for which assignment, as the request says (nothing checked against the
+    database yet): a session cookie's or an API token's secret, the project, the assignment."""
+
+    database: str  # which database (process-wide caches key on it)
+    kind: str  # "session" or "token"
+    secret: str
+    slug: str
+    assignment_id: int
+    now: datetime
+    idle: timedelta
+    roles: frozenset[Role]
+
+    def args(self) -> dict[str, Any]:
+        """The values of the access query's placeholders (`NAMES[kind]`)."""
+        aid = self.assignment_id if 0 < self.assignment_id <= INT64 else 0  # 0: no such row
+        found = {"digest": token_digest(self.secret), "now": self.now, "slug": self.slug,
+                 "aid": aid, "touch": self.now - TOUCH_EVERY}  # fmt: skip
+        if self.kind == "session":
+            found["idle"] = self.now - self.idle
+        return found
+
+
+def caller(
+    database: str,
+    credential: tuple[str, str] | None,
+    slug: str,
+    assignment_id: int,
+    now: datetime,
+    idle: timedelta,
+    roles: frozenset[Role],
+) -> Caller:
+    """The caller of a request; 401 without a session cookie or API token to check."""
+    if credential is None:
+        raise NotAuthenticated("Please log in.")
+    kind, secret = credential
+    return Caller(database, kind, secret, slug, assignment_id, now, idle, roles)
 
 
 @dataclass(frozen=True)
@@ -98,24 +149,22 @@ async def readable(
 ) -> Found:
     """The assignment, for its annotator and the project's leads and reviewers (`shown`: with
     what a page shows of the project and the assignment)."""
-    if credential is None:
-        raise NotAuthenticated("Please log in.")
-    kind, secret = credential
-    args: list[Any] = [token_digest(secret), now, slug, assignment_id]
-    if not 0 < assignment_id <= INT64:
-        args[3] = 0  # no such row (and no overflow)
-    if kind == "token":
-        row = await conn.fetchrow(_BY_TOKEN[shown], *args, now - TOUCH_EVERY)
-    else:
-        row = await conn.fetchrow(_BY_SESSION[shown], *args, now - idle, now - TOUCH_EVERY)
+    who = caller("", credential, slug, assignment_id, now, idle, roles)
+    args = who.args()
+    sql = _STATEMENTS[who.kind, shown]
+    return check_readable(await conn.fetchrow(sql, *(args[n] for n in NAMES[who.kind])), who)
+
+
+def check_readable(row: Any, who: Caller) -> Found:
+    """The access query's answer for `who`, checked in the order the module states."""
     if row is None:
-        if kind == "token":
+        if who.kind == "token":
             raise NotAuthenticated("Invalid or revoked API token.")
         raise NotAuthenticated("Please log in.")
     held = frozenset(Role(r) for r in row["roles"])
     if row["project_id"] is None or not held:
         raise NotFound("No such project.")
-    if not roles & held:
+    if not who.roles & held:
         raise Forbidden("Your role in this project does not allow this.")
     if row["owner_id"] is None:
         raise NotFound(N_("No such assignment in this project."))
@@ -125,22 +174,20 @@ async def readable(
     return Found(row, held, owner)
 
 
-async def writable(
-    conn: Any,
-    database: str,
-    credential: tuple[str, str] | None,
-    slug: str,
-    assignment_id: int,
-    now: datetime,
-    idle: timedelta,
-    roles: frozenset[Role],
-) -> SaveTarget:
+async def writable(conn: Any, who: Caller) -> SaveTarget:
     """The assignment, for its own annotator only (leads and reviewers get 403)."""
-    found = await readable(conn, credential, slug, assignment_id, now, idle, roles, shown=False)
+    args = who.args()
+    row = await conn.fetchrow(_STATEMENTS[who.kind, False], *(args[n] for n in NAMES[who.kind]))
+    return check_writable(row, who)
+
+
+def check_writable(row: Any, who: Caller) -> SaveTarget:
+    """`check_readable`, then only the assignment's own annotator."""
+    found = check_readable(row, who)
     if not found.is_owner:
         raise Forbidden(N_("Only the annotator of this dialogue can change it."))
     row = found.row
     return SaveTarget(
-        database, row["user_id"], row["project_id"], row["codebook_version"], assignment_id,
-        row["dialogue_id"], row["status"],
+        who.database, row["user_id"], row["project_id"], row["codebook_version"],
+        who.assignment_id, row["dialogue_id"], row["status"],
     )  # fmt: skip

@@ -13,7 +13,7 @@ from app.annotations.deps import OwnAssignment, ReadableView, Writable
 from app.annotations.schemas import NoteCreate, SkipRequest, TimeReport, ValueChange
 from app.assignments import service as assignments
 from app.auth.service import now
-from app.deps import CurrentUser, RawConnection, SessionDep, csrf_protect, csrf_protect_api
+from app.deps import CurrentUser, SessionDep, csrf_protect, csrf_protect_api
 from app.models import Role
 from app.projects.deps import RequireProjectRole
 from app.projects.service import ProjectAccess
@@ -22,6 +22,8 @@ from app.templating import render, templates
 router = APIRouter(dependencies=[Depends(csrf_protect)])
 # Every API route here authenticates the caller itself (the save without loading the viewer).
 api_router = APIRouter(prefix="/api/v1", dependencies=[Depends(csrf_protect_api)], tags=["v1"])
+# The save, the busiest route: its one dependency checks CSRF too (`OwnAssignment`).
+save_router = APIRouter(prefix="/api/v1", tags=["v1"])
 Annotator = Depends(RequireProjectRole(Role.annotator))
 
 
@@ -124,11 +126,11 @@ async def api_workspace(found: ReadableView, db: SessionDep) -> dict[str, Any]:
     return ws
 
 
-@api_router.post("/projects/{slug}/assignments/{assignment_id}/values")
-async def api_save(change: ValueChange, target: OwnAssignment, conn: RawConnection) -> Response:
+@save_router.post("/projects/{slug}/assignments/{assignment_id}/values")
+async def api_save(change: ValueChange, own: OwnAssignment) -> Response:
     """Save one value: idempotent by change id; 409 with the current value when stale."""
     try:
-        saved = await saving.save(conn, target, change, now())
+        saved = await saving.save_as(own.conn, own.who, change, now())
     except saving.StaleValue as exc:
         return JSONResponse({"detail": str(exc), "current": exc.current}, status_code=409)
     return JSONResponse(saved)

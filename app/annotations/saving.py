@@ -22,6 +22,7 @@ from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
 
+from app.annotations import access
 from app.annotations.access import SaveTarget
 from app.annotations.schemas import ValueChange
 from app.codebook.core import DimensionRule, cached_rules, keep_rules
@@ -123,56 +124,132 @@ def _check_content(change: ValueChange, rule: DimensionRule) -> None:
 
 # --- the save: one statement --------------------------------------------------------------------
 
-# $1 assignment, $2 change id, $3 position, $4 dimension, $5 labels, $6 text, $7 user,
-# $8 now, $9 the speaker the dimension is for (NULL: any; unused for the session), $10 the
-# project's codebook version (new values) or the base version (changed values).
-_PLACE = """
+# The place of a value that may be written: the assignment (`a`) open, the change id new, the
+# turn there for the dimension's speaker (:speaker NULL: any; the session needs no turn).
+_OPEN_PLACE = """
+      a.status IN ('assigned', 'in_progress')
+      AND NOT EXISTS (SELECT FROM annotation_changes c WHERE c.change_id = :change)
+      AND (:position = -1 OR EXISTS (
+          SELECT FROM turns t WHERE t.dialogue_id = a.dialogue_id AND t.position = :position
+            AND (:speaker::text IS NULL OR t.speaker = :speaker)))"""
+# With the caller known (`save`): the assignment by id.
+_BY_ID = """
 WITH place AS (
-    SELECT a.dialogue_id FROM assignments a
-    WHERE a.id = $1 AND a.status IN ('assigned', 'in_progress')
-      AND NOT EXISTS (SELECT FROM annotation_changes c WHERE c.change_id = $2)
-      AND ($3 = -1 OR EXISTS (
-          SELECT FROM turns t WHERE t.dialogue_id = a.dialogue_id AND t.position = $3
-            AND ($9::text IS NULL OR t.speaker = $9)))
+    SELECT a.dialogue_id, :user::bigint AS user_id FROM assignments a
+    WHERE a.id = :aid AND"""
+_PLACE = _BY_ID + _OPEN_PLACE + "\n)"
+# With the caller checked in the same statement (`save_as`): the access query of
+# `app.annotations.access` as `access`, and the place only for the assignment's own annotator
+# holding one of the route's roles, in the project and at the codebook version whose rules
+# checked the value.
+_CHECKED = """
+), place AS (
+    SELECT a.dialogue_id, a.user_id FROM access a
+    WHERE a.owner_id = a.user_id AND a.roles && :roles::varchar[] AND a.project_id = :project
+      AND a.codebook_version = :codebook AND"""
+_CHECKED_PLACE = ", access AS (" + access.ACCESS.format(shown="") + _CHECKED + _OPEN_PLACE + "\n)"
+# The first value of its place (base version 0); a concurrent first value makes it store none.
+_INSERT = """, saved AS (
+    INSERT INTO annotations
+        (assignment_id, dialogue_id, position, dimension, labels, text, version,
+         codebook_version, updated_by_id, updated_at)
+    SELECT :aid, place.dialogue_id, :position, :dimension, :labels, :text, 1, :version,
+           place.user_id, :now FROM place
+    ON CONFLICT (assignment_id, position, dimension) DO NOTHING
+    RETURNING dialogue_id, version, updated_by_id
+)"""
+# A change of a stored value, only on the version it was based on (a concurrent change of the
+# same value makes this one wait, then match nothing).
+_UPDATE = """, saved AS (
+    UPDATE annotations v
+    SET labels = :labels, text = :text, version = v.version + 1, updated_by_id = place.user_id,
+        updated_at = :now
+    FROM place
+    WHERE v.assignment_id = :aid AND v.position = :position AND v.dimension = :dimension
+      AND v.version = :version
+    RETURNING v.dialogue_id, v.version, v.updated_by_id
 )"""
 _LOG = """, logged AS (
     INSERT INTO annotation_changes
         (change_id, assignment_id, dialogue_id, position, dimension, labels, text, version,
          user_id)
-    SELECT $2, $1, saved.dialogue_id, $3, $4, $5, $6, saved.version, $7 FROM saved
+    SELECT :change, :aid, saved.dialogue_id, :position, :dimension, :labels, :text,
+           saved.version, saved.updated_by_id FROM saved
     RETURNING version
 ), started AS (
-    UPDATE assignments SET status = 'in_progress', started_at = $8
-    WHERE id = $1 AND status = 'assigned' AND EXISTS (SELECT FROM logged)
+    UPDATE assignments SET status = 'in_progress', started_at = :now
+    WHERE id = :aid AND status = 'assigned' AND EXISTS (SELECT FROM logged)
 )
-SELECT version FROM logged
 """
-# The first value of its place (base version 0); a concurrent first value makes it store none.
-_UPSERT_NEW = (
-    _PLACE  # noqa: S608 (constant SQL; values are bound)
-    + """, saved AS (
-    INSERT INTO annotations
-        (assignment_id, dialogue_id, position, dimension, labels, text, version,
-         codebook_version, updated_by_id, updated_at)
-    SELECT $1, place.dialogue_id, $3, $4, $5, $6, 1, $10, $7, $8 FROM place
-    ON CONFLICT (assignment_id, position, dimension) DO NOTHING
-    RETURNING dialogue_id, version
-)"""
-    + _LOG
-)
-# A change of a stored value, only on the version it was based on (a concurrent change of the
-# same value makes this one wait, then match nothing).
-_UPDATE_SEEN = (
-    _PLACE  # noqa: S608 (constant SQL; values are bound)
-    + """, saved AS (
-    UPDATE annotations v
-    SET labels = $5, text = $6, version = v.version + 1, updated_by_id = $7, updated_at = $8
-    FROM place
-    WHERE v.assignment_id = $1 AND v.position = $3 AND v.dimension = $4 AND v.version = $10
-    RETURNING v.dialogue_id, v.version
-)"""
-    + _LOG
-)
+_VALUE = ("aid", "change", "position", "dimension", "labels", "text", "speaker", "version", "now")
+# :version is the project's codebook version for a first value, the base version for a change.
+_SAVE = {
+    first: access.numbered(
+        _PLACE  # noqa: S608 (constant SQL; values are bound)
+        + (_INSERT if first else _UPDATE)
+        + _LOG
+        + "SELECT version FROM logged",
+        ("user", *_VALUE),
+    )
+    for first in (True, False)
+}
+# `_SAVE` with the caller's access checked in it: the access row comes back, with the stored
+# version in `saved` (NULL when nothing was stored).
+_AS_NAMES = ("roles", "project", "codebook", *(n for n in _VALUE if n not in ("aid", "now")))
+_SAVE_AS = {
+    (kind, first): access.numbered(
+        access.WHO[kind]  # noqa: S608 (constant SQL; values are bound)
+        + _CHECKED_PLACE
+        + (_INSERT if first else _UPDATE)
+        + _LOG
+        + "SELECT a.*, (SELECT version FROM logged) AS saved FROM access a",
+        access.NAMES[kind] + _AS_NAMES,
+    )
+    for kind in access.WHO
+    for first in (True, False)
+}
+# The project and codebook version each project slug had when last seen (per database): the
+# rules of that version check a value before the one-statement save, which stores nothing
+# when the project has moved on since.
+_SEEN: dict[tuple[str, str], tuple[int, int]] = {}
+
+
+async def save_as(
+    conn: Any, who: access.Caller, change: ValueChange, now: datetime
+) -> dict[str, Any]:
+    """`save` for a caller not yet checked: in one statement with the access check when the
+    project's rules are known and the value fits them; otherwise, or when that statement
+    stores nothing, the access query and then `save`, which answer exactly as before."""
+    seen = _SEEN.get((who.database, who.slug))
+    rules = cached_rules((who.database, *seen)) if seen else None
+    rule = rules.get(change.dimension) if rules else None
+    if seen is not None and rule is not None and fits(change, rule):
+        first = change.base_version == 0
+        args = who.args() | _value_args(change, rule, now, seen[1] if first else None)
+        args |= {"roles": [r.value for r in who.roles], "project": seen[0], "codebook": seen[1]}
+        names = access.NAMES[who.kind] + _AS_NAMES
+        row = await _attempt(conn, _SAVE_AS[who.kind, first], [args[n] for n in names], True)
+        if row is not _FAILED:
+            if row is not None and row["saved"] is not None:
+                return _saved(change.change_id, change.position, change.dimension,
+                              change.labels, change.text, row["saved"])  # fmt: skip
+            target = access.check_writable(row, who)  # refusals of access answer first
+            _remember(who, target)
+            return await save(conn, target, change, now)
+    target = await access.writable(conn, who)
+    _remember(who, target)
+    return await save(conn, target, change, now)
+
+
+def remember(database: str, slug: str, project_id: int, codebook_version: int) -> None:
+    """The project a slug names, at the codebook version last seen."""
+    if len(_SEEN) > 4096:
+        _SEEN.clear()
+    _SEEN[database, slug] = (project_id, codebook_version)
+
+
+def _remember(who: access.Caller, target: SaveTarget) -> None:
+    remember(who.database, who.slug, target.project_id, target.codebook_version)
 
 
 async def save(conn: Any, target: SaveTarget, change: ValueChange, now: datetime) -> dict[str, Any]:
@@ -196,30 +273,44 @@ async def save(conn: Any, target: SaveTarget, change: ValueChange, now: datetime
     raise StaleValue(await _current(conn, target, change))
 
 
+def _value_args(
+    change: ValueChange, rule: DimensionRule, now: datetime, codebook: int | None
+) -> dict[str, Any]:
+    """The change's placeholders; `codebook`: the version a first value is stored at."""
+    return {"change": change.change_id, "position": change.position,
+            "dimension": change.dimension, "labels": change.labels, "text": change.text,
+            "speaker": None if rule.speaker == "any" else rule.speaker, "now": now,
+            "version": change.base_version if codebook is None else codebook}  # fmt: skip
+
+
 async def _write(
     conn: Any, target: SaveTarget, change: ValueChange, rule: DimensionRule, now: datetime
 ) -> int | None:
-    sql, last = (
-        (_UPSERT_NEW, target.codebook_version)
-        if change.base_version == 0
-        else (_UPDATE_SEEN, change.base_version)
-    )
-    speaker = None if rule.speaker == "any" else rule.speaker
-    args = (target.assignment_id, change.change_id, change.position, change.dimension,
-            change.labels, change.text, target.user_id, now, speaker, last)  # fmt: skip
+    first = change.base_version == 0
+    args = _value_args(change, rule, now, target.codebook_version if first else None)
+    args |= {"aid": target.assignment_id, "user": target.user_id}
+    version = await _attempt(conn, _SAVE[first], [args[n] for n in ("user", *_VALUE)], False)
+    return None if version is _FAILED else version
+
+
+_FAILED = object()  # the statement broke a constraint: the same change id stored concurrently,
+# or the assignment removed meanwhile
+
+
+async def _attempt(conn: Any, sql: str, args: list[Any], row: bool) -> Any:
+    """One save statement (its record if `row`, else its value), or `_FAILED`."""
     inside = conn.is_in_transaction()  # only when the caller opened one (tests do)
     if inside:
         await conn.execute("SAVEPOINT save_value")
     try:
-        version: int | None = await conn.fetchval(sql, *args)
+        found = await (conn.fetchrow(sql, *args) if row else conn.fetchval(sql, *args))
     except (asyncpg.UniqueViolationError, asyncpg.ForeignKeyViolationError):
-        # The same change id stored concurrently, or the assignment removed meanwhile.
         if inside:
             await conn.execute("ROLLBACK TO SAVEPOINT save_value")
-        return None
+        return _FAILED
     if inside:
         await conn.execute("RELEASE SAVEPOINT save_value")
-    return version
+    return found
 
 
 async def _explain(

@@ -1,7 +1,8 @@
-"""The save's fast path (`app.annotations.saving`): everything its two statements decide.
+"""The save's fast path (`app.annotations.saving`): everything its statements decide.
 
-Each test goes through the HTTP route, so the access query and the save statement both run,
-and checks that a refused save changed nothing.
+Each test goes through the HTTP route, and runs twice: with the project unknown to the save
+(the access query, then the save statement) and with its codebook rules known (the access
+checked inside the one save statement). Each checks that a refused save changed nothing.
 """
 
 from __future__ import annotations
@@ -16,7 +17,13 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.accounts.service import create_api_token, revoke_api_token
+from app.annotations import access, saving
+from app.annotations.deps import WORKSPACE_ROLES
+from app.annotations.schemas import ValueChange
 from app.auth.service import now
+from app.codebook.core import rules
+from app.db import database_key, raw_connection
+from app.deps import SESSION_COOKIE
 from app.models import (
     Annotation,
     AnnotationChange,
@@ -30,6 +37,66 @@ from tests.annotations.helpers import edit_dimension
 from tests.annotations.test_routes import Setup, _api, _take
 from tests.annotations.test_routes import setup as setup  # the fixture
 from tests.factories import add_member, login, make_project, make_user
+
+
+@pytest.fixture(params=["unknown", "known"], autouse=True)
+async def project_known(request: pytest.FixtureRequest, setup: Setup, db: AsyncSession) -> bool:
+    """ "known": the save has seen the project and holds its codebook's rules."""
+    if request.param == "unknown":
+        return False
+    project = setup.project
+    await rules(db, project)  # compiled and kept for this database, project and version
+    key = database_key(await db.connection())
+    saving.remember(key, project.slug, project.id, project.codebook_version)
+    return True
+
+
+class Counting:
+    """The asyncpg connection, counting the statements sent through it."""
+
+    def __init__(self, conn: Any) -> None:
+        self.conn, self.statements = conn, 0
+
+    def is_in_transaction(self) -> bool:
+        return bool(self.conn.is_in_transaction())
+
+    async def fetchrow(self, *args: Any) -> Any:
+        self.statements += 1
+        return await self.conn.fetchrow(*args)
+
+    async def fetchval(self, *args: Any) -> Any:
+        self.statements += 1
+        return await self.conn.fetchval(*args)
+
+    async def fetch(self, *args: Any) -> Any:
+        self.statements += 1
+        return await self.conn.fetch(*args)
+
+    async def execute(self, *args: Any) -> Any:  # savepoints: not counted
+        return await self.conn.execute(*args)
+
+
+async def test_a_save_of_a_known_project_is_one_statement(
+    client: httpx.AsyncClient, setup: Setup, db: AsyncSession, project_known: bool
+) -> None:
+    aid = (await _take(client, setup))["assignment"]["id"]  # type: ignore[index]
+    assert isinstance(aid, int)
+    bind = await db.connection()
+    secret = client.cookies.get(SESSION_COOKIE)
+    assert secret is not None
+    who = access.caller(database_key(bind), ("session", secret), setup.project.slug, aid, now(),
+                        timedelta(hours=1), frozenset(WORKSPACE_ROLES))  # fmt: skip
+    async with raw_connection(bind) as conn:
+        counted = Counting(conn)
+        first = await saving.save_as(counted, who, ValueChange(**_change()), now())
+        # Unknown: the access query, the codebook's rules, the save; known: the save alone.
+        assert counted.statements == (1 if project_known else 3)
+        counted.statements = 0
+        again = ValueChange(**_change(1, labels=["Fear"]))
+        assert (await saving.save_as(counted, who, again, now()))["version"] == 2
+        assert counted.statements == 1  # now known either way
+    assert first["version"] == 1
+    assert await _counts(db) == (2, 1)
 
 
 def _change(base: int = 0, **kw: Any) -> dict[str, Any]:
