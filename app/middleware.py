@@ -70,8 +70,12 @@ class BodySizeLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = dict(scope["headers"]).get(b"content-length", b"")
-        received = int(declared) if declared.isdigit() and int(declared) > self.max_bytes else 0
+        received = 0
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                if value.isdigit() and int(value) > self.max_bytes:
+                    received = int(value)
+                break
 
         async def counted() -> Message:
             # A declared oversize body fails on the first read, before a byte is spooled.

@@ -13,6 +13,7 @@ from app.annotations.deps import OwnAssignment, ReadableView, Writable
 from app.annotations.schemas import NoteCreate, SkipRequest, TimeReport, ValueChange
 from app.assignments import service as assignments
 from app.auth.service import now
+from app.db import raw_connection
 from app.deps import CurrentUser, SessionDep, csrf_protect, csrf_protect_api
 from app.models import Role
 from app.projects.deps import RequireProjectRole
@@ -126,11 +127,16 @@ async def api_workspace(found: ReadableView, db: SessionDep) -> dict[str, Any]:
     return ws
 
 
-@save_router.post("/projects/{slug}/assignments/{assignment_id}/values")
-async def api_save(change: ValueChange, own: OwnAssignment) -> Response:
+@save_router.post(
+    "/projects/{slug}/assignments/{assignment_id}/values",
+    openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
+        "schema": ValueChange.model_json_schema()}}}},
+)  # fmt: skip
+async def api_save(own: OwnAssignment, request: Request) -> Response:
     """Save one value: idempotent by change id; 409 with the current value when stale."""
     try:
-        saved = await saving.save_as(own.conn, own.who, change, now())
+        async with raw_connection(request.app.state.sessionmaker.kw["bind"]) as conn:
+            saved = await saving.save_as(conn, own.who, own.change, now())
     except saving.StaleValue as exc:
         return JSONResponse({"detail": str(exc), "current": exc.current}, status_code=409)
     return JSONResponse(saved)

@@ -263,6 +263,63 @@ async def test_invalid_values_are_refused_and_change_nothing(
     assert status == "assigned"
 
 
+@pytest.mark.parametrize(
+    ("body", "where", "kind"),
+    [
+        (b'{"change_id": ', ("body",), "json_invalid"),
+        (b"[1, 2]", ("body",), "model_type"),
+        (
+            b'{"position": 0, "dimension": "emotion", "labels": ["Fear"], "base_version": 0}',
+            ("body", "change_id"),
+            "missing",
+        ),
+        (
+            b'{"change_id": "not-a-uuid", "position": 0, "dimension": "emotion", "labels": [],'
+            b' "base_version": 0}',
+            ("body", "change_id"),
+            "uuid_parsing",
+        ),
+        (
+            b'{"change_id": "%s", "position": "zero", "dimension": "emotion", "labels": [],'
+            b' "base_version": 0}',
+            ("body", "position"),
+            "int_parsing",
+        ),
+        (
+            b'{"change_id": "%s", "position": 0, "dimension": "emotion", "labels": ["Fear"],'
+            b' "text": "x", "base_version": 0}',
+            ("body",),
+            "value_error",
+        ),
+    ],
+)
+async def test_malformed_bodies_are_refused_after_the_access_check(
+    app: object,
+    client: httpx.AsyncClient,
+    setup: Setup,
+    db: AsyncSession,
+    body: bytes,
+    where: tuple[str, ...],
+    kind: str,
+) -> None:
+    aid = (await _take(client, setup))["assignment"]["id"]  # type: ignore[index]
+    if b"%s" in body:
+        body = body % str(uuid.uuid4()).encode()
+    headers = {"X-CSRF-Token": setup.token, "Content-Type": "application/json"}
+    answer = await client.post(_api(setup, f"/{aid}/values"), content=body, headers=headers)
+    assert answer.status_code == 422, answer.text
+    [error] = answer.json()["detail"]
+    assert (tuple(error["loc"]), error["type"]) == (where, kind)
+    # Someone who may not write this assignment learns that first, whatever the body.
+    transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as other:
+        token = await login(other, await make_user(db))
+        url = _api(setup, f"/{aid}/values")
+        refused = await other.post(url, content=body, headers=headers | {"X-CSRF-Token": token})
+    assert (refused.status_code, refused.json()["detail"]) == (404, "No such project.")
+    assert await _counts(db) == (0, 0)
+
+
 async def test_who_may_save(
     app: object, client: httpx.AsyncClient, setup: Setup, db: AsyncSession
 ) -> None:
