@@ -25,6 +25,7 @@ from app.dialogues.schemas import (
 )
 from app.formats.model import PSYCHOTHERAPY, TOPIC
 from app.forms import field_errors
+from app.i18n import N_
 from app.models import Role
 from app.projects.deps import RequireProjectRole
 from app.projects.service import ProjectAccess
@@ -38,7 +39,7 @@ DialogueBrowser = Annotated[
     ProjectAccess, Depends(RequireProjectRole(Role.lead, Role.reviewer, Role.exporter))
 ]
 DialogueId = Annotated[int, Path(ge=1, le=MAX_ID)]
-FILTER_FIELDS = ("q", "language", "topic", "psychotherapy", "batch")
+FILTER_FIELDS = ("q", "language", "topic", "psychotherapy", "batch", "status")
 
 
 def _full_page(request: Request) -> bool:
@@ -46,10 +47,21 @@ def _full_page(request: Request) -> bool:
     return request.headers.get("HX-History-Restore-Request") == "true"
 
 
-async def _choices(db: SessionDep, access: ProjectAccess) -> dict[str, Any]:
-    """What the filter form offers: codebook topics and therapies, the project's imports."""
+# The status filter's choices (`schemas.STATUSES`), as the page shows them.
+STATUS_NAMES = {
+    "unassigned": N_("Not assigned"),
+    "in_progress": N_("In progress"),
+    "complete": N_("Complete"),
+    "skipped": N_("Skipped by someone"),
+}
+
+
+async def _choices(request: Request, db: SessionDep, access: ProjectAccess) -> dict[str, Any]:
+    """What the filter form offers: codebook topics and therapies, the project's imports,
+    the annotation statuses."""
     names = service.label_names(await load_codebook(db, access.project))
     return {
+        "status_names": {k: translate(request, v) for k, v in STATUS_NAMES.items()},
         "names": names,
         "topics": names.labels.get(TOPIC, []),
         "psychotherapies": names.labels.get(PSYCHOTHERAPY, []),
@@ -76,7 +88,7 @@ async def dialogue_list(request: Request, access: DialogueBrowser, db: SessionDe
         "page": None,
         "first_url": base,
         "next_url": None,
-        **await _choices(db, access),
+        **await _choices(request, db, access),
     }
     status_code = 200
     try:
@@ -111,6 +123,9 @@ def _item_out(row: service.DialogueRow) -> DialogueItemOut:
         psychotherapy=row.labels(PSYCHOTHERAPY),
         turn_count=row.turn_count,
         import_batch=BatchOut(id=row.batch.id, file_name=row.batch.file_name),
+        status=row.status,
+        submitted=row.submitted,
+        skipped=row.skipped,
     )
 
 

@@ -11,6 +11,10 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict
 
 LANGUAGES = ("en", "zh")
+# Where a dialogue's annotation stands (the project page's coverage, per dialogue): nobody has
+# it; someone has it but fewer than the overlap submitted; submitted by the overlap; and,
+# across those, at least one annotator skipped it.
+STATUSES = ("unassigned", "in_progress", "complete", "skipped")
 MAX_ID = 2**63 - 1  # ids are bigint: a larger number must not reach the database
 MAX_FILTER_TEXT = 200
 _CURSOR = re.compile(r"d([0-9]{1,19})")
@@ -41,6 +45,12 @@ def _batch(value: object) -> object:
     if number is not None and not 1 <= number <= MAX_ID:
         raise ValueError("The import batch must be a number.")
     return number
+
+
+def _status(value: str | None) -> str | None:
+    if value is not None and value not in STATUSES:
+        raise ValueError("Unknown status: choose unassigned, in_progress, complete or skipped.")
+    return value
 
 
 def _short(value: str | None) -> str | None:
@@ -88,6 +98,7 @@ class DialogueFilters(BaseModel):
     topic: OptionalText = None
     psychotherapy: OptionalText = None
     batch: Annotated[int | None, BeforeValidator(_batch)] = None
+    status: Annotated[str | None, BeforeValidator(_blank_is_none), AfterValidator(_status)] = None
     cursor: Annotated[str | None, BeforeValidator(_blank_is_none), AfterValidator(_cursor)] = None
 
     @property
@@ -113,6 +124,9 @@ class DialogueItemOut(BaseModel):
     psychotherapy: list[str]
     turn_count: int
     import_batch: BatchOut
+    status: str  # unassigned, in_progress or complete
+    submitted: int  # annotators who submitted it
+    skipped: int  # annotators who skipped it
 
 
 class DialoguePageOut(BaseModel):

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, false, func, or_, select
+from sqlalchemy import ColumnElement, ScalarSelect, false, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 
@@ -20,7 +20,15 @@ from app.dialogues import search
 from app.dialogues.schemas import DialogueFilters, encode_cursor
 from app.errors import NotFound
 from app.formats.model import PSYCHOTHERAPY, TOPIC
-from app.models import AnnotationSource, Dialogue, ImportBatch, Project, SourceAnnotation, Turn
+from app.models import (
+    AnnotationSource,
+    Assignment,
+    Dialogue,
+    ImportBatch,
+    Project,
+    SourceAnnotation,
+    Turn,
+)
 
 PAGE_SIZE = 50
 SESSION = -1  # SourceAnnotation.position of a session-level value
@@ -97,6 +105,9 @@ class DialogueRow:
     turn_count: int
     session_labels: dict[str, Any]
     batch: BatchRef
+    status: str  # unassigned, in_progress or complete (`schemas.STATUSES`)
+    submitted: int
+    skipped: int
 
     def labels(self, key: str) -> list[str]:
         values = self.session_labels.get(key)
@@ -135,6 +146,15 @@ def _conditions(
             conditions.append(or_(*tests))
     if filters.batch is not None:
         conditions.append(Dialogue.import_batch_id == filters.batch)
+    if filters.status == "unassigned":
+        conditions.append(Dialogue.assigned_count == 0)
+    elif filters.status == "in_progress":
+        conditions.append(Dialogue.assigned_count > 0)
+        conditions.append(_count("submitted") < project.overlap)
+    elif filters.status == "complete":
+        conditions.append(_count("submitted") >= project.overlap)
+    elif filters.status == "skipped":
+        conditions.append(_count("skipped") > 0)
     if filters.q:
         expression = search.query(filters.q)
         # Text with nothing searchable in it (only punctuation or emoji) matches nothing.
@@ -144,6 +164,22 @@ def _conditions(
             else Dialogue.search.bool_op("@@")(func.to_tsquery("simple", expression))
         )
     return conditions
+
+
+def _count(status: str) -> ScalarSelect[int]:
+    """How many of the dialogue's assignments have this status."""
+    return (
+        select(func.count())
+        .where(Assignment.dialogue_id == Dialogue.id, Assignment.status == status)
+        .scalar_subquery()
+    )
+
+
+def status_of(assigned: int, submitted: int, overlap: int) -> str:
+    """Where a dialogue's annotation stands (`schemas.STATUSES`, but for "skipped")."""
+    if submitted >= overlap:
+        return "complete"
+    return "in_progress" if assigned > 0 else "unassigned"
 
 
 async def list_dialogues(
@@ -160,6 +196,9 @@ async def list_dialogues(
             Dialogue.session_labels,
             ImportBatch.id,
             ImportBatch.file_name,
+            Dialogue.assigned_count,
+            _count("submitted"),
+            _count("skipped"),
         )
         .join(ImportBatch, ImportBatch.id == Dialogue.import_batch_id)
         .where(*conditions, Dialogue.id > filters.after_id)
@@ -168,9 +207,11 @@ async def list_dialogues(
     )
     found = (await db.execute(query)).all()
     rows = [
-        DialogueRow(i, ext, lang, turns, labels or {}, BatchRef(batch_id, file_name))
-        for i, ext, lang, turns, labels, batch_id, file_name in found[:PAGE_SIZE]
-    ]
+        DialogueRow(i, ext, lang, turns, labels or {}, BatchRef(batch_id, file_name),
+                    status_of(assigned, submitted, project.overlap), submitted, skipped)
+        for i, ext, lang, turns, labels, batch_id, file_name, assigned, submitted, skipped
+        in found[:PAGE_SIZE]
+    ]  # fmt: skip
     more = len(found) > PAGE_SIZE
     total = await db.scalar(select(func.count()).select_from(Dialogue).where(*conditions))
     return DialoguePage(rows, encode_cursor(rows[-1].id) if more else None, int(total or 0))

@@ -10,11 +10,12 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 from bs4 import BeautifulSoup, Tag
-from sqlalchemy import event
+from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.accounts.service import create_api_token
-from app.models import Dialogue, ImportBatch, Project, Role, User
+from app.assignments import service as assignments
+from app.models import Assignment, Dialogue, ImportBatch, Project, Role, User
 from tests.dialogues.data import (
     annotate,
     client_turn,
@@ -102,6 +103,7 @@ async def test_list_shows_rows_count_and_filter_choices(
         "Gestalt Therapy",
         "2",
         "cn_data_version7.json",
+        "Not assigned(0 of 2 submitted)",
     ]
     assert _one(row, "a")["href"] == f"/projects/{project.slug}/dialogues/{dialogue.id}"
     topics = [o["value"] for o in soup.select("#f-topic option")]
@@ -232,6 +234,59 @@ async def test_filters_combine_over_http(
     assert len(_row_ids(english)) == 1
 
 
+async def test_status_filter_follows_the_assignments(
+    client: httpx.AsyncClient, db: AsyncSession, project: Project, lead: User, batch: ImportBatch
+) -> None:
+    """Overlap 2: nobody / one open / two submitted / one submitted and one skipped / only a
+    skip. Statuses come from the assignments as the services leave them."""
+    people = [await make_user(db) for _ in range(2)]
+    d = [(await make_dialogue(db, project, batch, external_id=f"s{i}")).id for i in range(5)]
+    given = {1: [0], 2: [0, 1], 3: [0, 1], 4: [0]}
+    for dialogue_id_index, who in given.items():
+        for w in who:
+            await assignments.assign(db, lead, project, [d[dialogue_id_index]], people[w])
+    rows = {(a.dialogue_id, a.user_id): a for a in await db.scalars(select(Assignment))}
+    for key in ((d[2], people[0].id), (d[2], people[1].id), (d[3], people[0].id)):
+        rows[key].status = "submitted"
+    await assignments.skip(db, people[1], rows[d[3], people[1].id], "not my field")
+    await assignments.skip(db, people[0], rows[d[4], people[0].id], "too long")
+    await db.flush()
+
+    await login(client, lead)
+    expected = {
+        "unassigned": [d[0], d[4]],
+        "in_progress": [d[1], d[3]],
+        "complete": [d[2]],
+        "skipped": [d[3], d[4]],
+        "": d,
+    }
+    for status, ids in expected.items():
+        soup = _soup(await client.get(_url(project), params={"status": status}))
+        assert _row_ids(soup) == ids, status
+    soup = _soup(await client.get(_url(project)))
+    cells = {int(str(tr["data-dialogue-id"])): _one(tr, ".col-status") for tr in
+             soup.select("#dialogue-results tbody tr")}  # fmt: skip
+    assert [cells[i]["data-status"] for i in d] == [
+        "unassigned",
+        "in_progress",
+        "complete",
+        "in_progress",
+        "unassigned",
+    ]
+    assert " ".join(cells[d[3]].get_text().split()) == "In progress (1 of 2 submitted; skipped: 1)"
+    assert _one(soup, "#f-status option[value=complete]").get_text() == "Complete"
+
+    _, raw = await create_api_token(db, lead, "t")
+    api = f"/api/v1/projects/{project.slug}/dialogues"
+    answer = await client.get(api, params={"status": "skipped"},
+                              headers={"Authorization": f"Bearer {raw}"})  # fmt: skip
+    items = answer.json()["items"]
+    assert [(i["id"], i["status"], i["submitted"], i["skipped"]) for i in items] == [
+        (d[3], "in_progress", 1, 1),
+        (d[4], "unassigned", 0, 1),
+    ]
+
+
 async def test_search_without_matches_shows_the_empty_state(
     client: httpx.AsyncClient, db: AsyncSession, project: Project, lead: User, batch: ImportBatch
 ) -> None:
@@ -268,6 +323,7 @@ async def test_a_foreign_batch_gives_no_results_not_an_error(
         ({"batch": "99999999999999999999"}, "batch", "must be a number"),
         ({"cursor": "not-a-cursor!"}, None, "page link is invalid"),
         ({"q": "x" * 201}, "q", "too long"),
+        ({"status": "done"}, "status", "Unknown status"),
     ],
 )
 async def test_bad_query_parameters_are_422_with_a_message(
@@ -539,6 +595,9 @@ async def test_api_list_pages_and_filters(
                 "psychotherapy": ["Reality Therapy"],
                 "turn_count": 1,
                 "import_batch": {"id": batch.id, "file_name": "cn_data_version7.json"},
+                "status": "unassigned",
+                "submitted": 0,
+                "skipped": 0,
             }
         ],
         "next_cursor": None,
@@ -548,7 +607,12 @@ async def test_api_list_pages_and_filters(
 
 @pytest.mark.parametrize(
     ("params", "field"),
-    [({"language": "xx"}, "language"), ({"batch": "1.5"}, "batch"), ({"cursor": "zz"}, "cursor")],
+    [
+        ({"language": "xx"}, "language"),
+        ({"batch": "1.5"}, "batch"),
+        ({"cursor": "zz"}, "cursor"),
+        ({"status": "finished"}, "status"),
+    ],
 )
 async def test_api_list_refuses_bad_parameters(
     client: httpx.AsyncClient, project: Project, lead: User, params: dict[str, str], field: str
@@ -609,6 +673,7 @@ async def test_openapi_documents_the_dialogue_api(client: httpx.AsyncClient) -> 
         "topic",
         "psychotherapy",
         "batch",
+        "status",
         "cursor",
     }
     assert "/api/v1/projects/{slug}/dialogues/{dialogue_id}" in spec["paths"]
