@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     invitation_days: int = Field(default=7, ge=1)
     secure_cookies: bool | None = None  # None: decided per request (https => Secure)
     demo: bool | None = None  # None: load the demo on the first start in development only
+    # FastAPI's OpenTelemetry spans, metrics and logs, for a deployment that configures an
+    # OpenTelemetry SDK; off, requests skip the per-request provider look-ups.
+    telemetry: bool = False
 
     @property
     def upload_limit_bytes(self) -> int:

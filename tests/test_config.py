@@ -51,3 +51,14 @@ def test_environment_variables(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) 
     monkeypatch.setenv("PSY_ANNOTATOR_DEFAULT_LANGUAGE", "fr")
     with pytest.raises(ValueError, match="default_language"):
         Settings()
+
+
+@pytest.mark.parametrize("on", [False, True])
+def test_fastapi_telemetry_follows_the_setting(tmp_path: Path, on: bool) -> None:
+    from app.main import create_app
+
+    app = create_app(Settings(data_dir=tmp_path, telemetry=on))
+    config = app._telemetry  # what FastAPI checks on every request
+    assert [config.get(k) for k in ("tracing", "metrics", "logs")] == (
+        [True, True, True] if on else [False, False, False]
+    )
