@@ -66,3 +66,32 @@ def test_constraints_autogenerate_cannot_see_are_there(fresh_db_url: str) -> Non
         "ck_projects_slug_format",
         "uq_turn_notes_client_id",
     } <= names
+
+
+# Foreign keys whose parent rows are deleted in normal work (a lead unassigns, a dialogue or a
+# project goes): each child must be findable by the key, or every such delete scans the child.
+_UNINDEXED_KEYS = """
+SELECT c.conrelid::regclass::text, array_agg(a.attname::text ORDER BY k.n)
+FROM pg_constraint c
+CROSS JOIN LATERAL unnest(c.conkey) WITH ORDINALITY AS k(attnum, n)
+JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.attnum
+WHERE c.contype = 'f' AND c.connamespace = current_schema()::regnamespace
+  AND c.confrelid::regclass::text IN ('assignments', 'dialogues', 'projects')
+  AND NOT EXISTS (
+      SELECT FROM pg_index i WHERE i.indrelid = c.conrelid
+        AND (i.indkey::int2[])[0:cardinality(c.conkey) - 1] @> c.conkey
+        AND (i.indkey::int2[])[0:cardinality(c.conkey) - 1] <@ c.conkey)
+GROUP BY c.oid, c.conrelid
+"""
+
+
+def test_keys_to_deleted_parents_are_indexed(fresh_db_url: str) -> None:
+    with psycopg.connect(fresh_db_url) as conn:
+        checked = conn.execute(
+            "SELECT count(*) FROM pg_constraint WHERE contype = 'f'"
+            " AND confrelid::regclass::text IN ('assignments', 'dialogues', 'projects')"
+        ).fetchone()
+        unindexed = conn.execute(_UNINDEXED_KEYS).fetchall()
+    assert checked is not None
+    assert checked[0] >= 10  # the query sees the schema's keys
+    assert unindexed == []

@@ -86,7 +86,11 @@ class AnnotationChange(Base):
     """Every accepted change, keyed by the client's change id so a retried save never repeats."""
 
     __tablename__ = "annotation_changes"
-    __table_args__ = (Index("ix_annotation_changes_dialogue_position", "dialogue_id", "position"),)
+    __table_args__ = (
+        Index("ix_annotation_changes_dialogue_position", "dialogue_id", "position"),
+        # Removing an assignment deletes its changes: without this, a scan of the whole log.
+        Index("ix_annotation_changes_assignment_id", "assignment_id"),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     change_id: Mapped[uuid.UUID] = mapped_column(UUID, unique=True)
@@ -108,6 +112,7 @@ class TurnNote(CreatedAt, Base):
     __table_args__ = (
         CheckConstraint("kind IN ('flag', 'comment')", name="kind_known"),
         Index("ix_turn_notes_dialogue_position", "dialogue_id", "position"),
+        Index("ix_turn_notes_assignment_id", "assignment_id"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
