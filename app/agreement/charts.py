@@ -7,6 +7,7 @@ Every cell knows its drill-down link parameters; numbers also show on hover (<ti
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -80,8 +81,15 @@ def heatmap(row: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:
             "names": [names.get(r, r) for r in raters]}  # fmt: skip
 
 
-def confusion(row: dict[str, Any], a: str, b: str, names: dict[str, str]) -> dict[str, Any] | None:
-    """Label x label counts of `a` (rows) against `b` (columns or "majority")."""
+def confusion(
+    row: dict[str, Any],
+    a: str,
+    b: str,
+    names: dict[str, str],
+    shown: Callable[[str], str] = str,
+) -> dict[str, Any] | None:
+    """Label x label counts of `a` (rows) against `b` (columns or "majority"); `shown` names
+    a label value (the codebook's name in the page's language), links keep the value."""
     store = row["confusion"]
     sparse = store["majority"].get(a) if b == "majority" else store["pairs"].get(f"{a}|{b}")
     if sparse is None:
@@ -95,15 +103,15 @@ def confusion(row: dict[str, Any], a: str, b: str, names: dict[str, str]) -> dic
     for r in used:
         for c in used:
             n = grid.get((r, c), 0)
-            tip = {"a": names.get(a, a), "row": labels[r], "b": names.get(b, b),
-                   "col": labels[c], "n": n}  # fmt: skip
+            tip = {"a": names.get(a, a), "row": shown(labels[r]), "b": names.get(b, b),
+                   "col": shown(labels[c]), "n": n}  # fmt: skip
             link = {"a": a, "b": b, "row": labels[r], "col": labels[c]} if n else None
             cells.append(Cell(MARGIN + where[c] * SMALL_CELL, MARGIN + where[r] * SMALL_CELL,
                               SMALL_CELL, count_fill(n, top, r == c), str(n) if n else "",
                               tip, link))  # fmt: skip
     size = MARGIN + len(used) * SMALL_CELL + 4
     return {"cells": cells, "width": size, "height": size, "cell": SMALL_CELL,
-            "margin": MARGIN, "labels": [labels[i] for i in used],
+            "margin": MARGIN, "labels": [shown(labels[i]) for i in used],
             "table": [[grid.get((r, c), 0) for c in used] for r in used]}  # fmt: skip
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -15,6 +16,7 @@ from app.agreement import charts
 from app.agreement.service import Filters, Report, drilldown, envelope, rater_names, report
 from app.codebook import core as codebook
 from app.deps import SessionDep, csrf_protect
+from app.dialogues.service import label_names
 from app.errors import Invalid
 from app.i18n import N_
 from app.models import AnnotationSource, ImportBatch, Role
@@ -122,6 +124,15 @@ async def _names(db: SessionDep, keys: set[str], request: Request | None = None)
     return names
 
 
+async def _label_names(
+    db: SessionDep, access: ProjectAccess, request: Request
+) -> Callable[[str, str], str]:
+    """A label value's name in the page's language: `label_name(dimension, value)`."""
+    names = label_names(await codebook.load(db, access.project))
+    lang = getattr(request.state, "lang", "en")
+    return lambda key, value: names.label(key, value, lang)
+
+
 def _rater_keys(rows: list[dict[str, Any]]) -> set[str]:
     return {r for row in rows for r in row.get("raters", [])}
 
@@ -155,6 +166,8 @@ async def dashboard(
             "trend": {k: charts.trend(v) for k, v in row["trend"].items() if v},
         })  # fmt: skip
     cb = await codebook.load(db, access.project)
+    shown = label_names(cb)
+    lang = getattr(request.state, "lang", "en")
     batches = list(await db.scalars(
         select(ImportBatch).where(ImportBatch.project_id == access.project.id,
                                   ImportBatch.status == "succeeded").order_by(ImportBatch.id)
@@ -163,6 +176,7 @@ async def dashboard(
     context = {"access": access, "views": views, "params": params, "sources": params.known_sources,
                "explanations": EXPLANATIONS, "query": params.query(), "report": found,
                "names": names, "batches": batches,
+               "label_name": lambda key, value: shown.label(key, value, lang),
                "dimensions": [d for d in cb.dimensions if d.dimension.kind == "label"],
                "topics": [lb.value for lb in topics.labels] if topics else []}  # fmt: skip
     return render(request, "agreement/dashboard.html", context, block="results")
@@ -198,8 +212,10 @@ async def confusion(
     if row is not None and "alpha" in row:
         a, b = _pair(row, pair)
         units_url = f"/projects/{access.project.slug}/agreement/units?" + params.query(dimension=of)
+        label_name = await _label_names(db, access, request)
         view = {"row": row, "pair": (a, b), "units_url": units_url,
-                "confusion": charts.confusion(row, a, b, names)}  # fmt: skip
+                "confusion": charts.confusion(row, a, b, names,
+                                              lambda value: label_name(of, value))}  # fmt: skip
     again = f"/projects/{access.project.slug}/agreement/confusion?" + params.query(
         of=of, pair=pair or ""
     )
@@ -229,7 +245,9 @@ async def units(
         db, access.project, filters, params.dimension, (a, b, row, col)
     )
     names = await _names(db, set(raters), request)
+    label_name = await _label_names(db, access, request)
     context = {"access": access, "params": params, "total": total, "units": shown,
+               "label_name": lambda value: label_name(params.dimension or "", value),
                "raters": raters, "names": names, "a": a, "b": b, "row": row, "col": col,
                "back": params.query()}  # fmt: skip
     return render(request, "agreement/units.html", context)

@@ -187,3 +187,40 @@ async def test_confusion_reads_the_dashboards_cached_figures(
     )
     assert 'hx-trigger="load delay:2s"' in waiting.text
     assert await db.scalar(text("SELECT count(*) FROM procrastinate_jobs")) == 1
+
+
+async def test_label_values_are_named_in_the_interface_language(
+    client: httpx.AsyncClient, db: AsyncSession
+) -> None:
+    project, users, _ = await _setup(db)
+    lead = await make_user(db)
+    lead.language = "zh"  # the account's language is the interface's
+    await add_member(db, project, lead, Role.lead)
+    await login(client, lead)
+    base = f"/projects/{project.slug}/agreement"
+    a, b = f"user:{users[0].id}", f"user:{users[2].id}"
+    page = await client.get(f"{base}/confusion", params={"of": "emotion", "pair": f"{a}|{b}"})
+    table = BeautifulSoup(page.text, "html.parser").select_one("table.confusion-table")
+    assert table is not None
+    heads = [th.get_text() for th in table.select("thead th")][1:]
+    assert set(heads) == {"焦虑", "悲伤", "恐惧", "愤怒"}
+    svg = BeautifulSoup(page.text, "html.parser").select_one("svg.confusion")
+    assert svg is not None
+    assert "焦虑" in svg.get_text()
+    link = svg.select_one("a.cell-link")
+    assert link is not None
+    href = str(link["href"])  # links carry the stored values, not the names
+    assert any(f"row={v}" in href for v in ("Anxiety", "Sadness", "Fear", "Anger"))
+    listing = await client.get(f"{base}/units", params={"dimension": "emotion", "a": a, "b": b})
+    ratings = [s.get_text() for s in BeautifulSoup(listing.text, "html.parser").select(".ratings")]
+    assert ratings
+    assert all("Anxiety" not in r and "Sadness" not in r for r in ratings)
+    assert any("悲伤" in r or "愤怒" in r for r in ratings)
+    cell = await client.get(
+        f"{base}/units", params={"dimension": "emotion", "a": a, "b": b, "row": "Sadness",
+                                 "col": "Anger"},
+    )  # fmt: skip
+    heading = BeautifulSoup(cell.text, "html.parser").select_one("#h-units")
+    assert heading is not None
+    assert "悲伤" in heading.get_text()
+    assert "愤怒" in heading.get_text()
