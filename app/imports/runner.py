@@ -27,6 +27,7 @@ from app.codebook import core as codebook
 from app.formats.errors import FormatError, RecordError
 from app.formats.model import Dialogue
 from app.formats.reader import DialogueReader, ReadOptions
+from app.formats.storable import NUL, nul_fields
 from app.i18n import N_
 from app.imports.load import Loader
 from app.imports.progress import CountingFile, Listener, Progress
@@ -197,6 +198,15 @@ class Job:
                         path="dialog_id",
                     )
                 plan.seen.add(item.external_id)
+                for position, where in nul_fields(item):
+                    plan.error(
+                        "nul_character",
+                        "contains the NUL character (\\u0000), which the database cannot "
+                        "store: remove it from the file",
+                        dialog_id=item.external_id.replace(NUL, "\\u0000"),
+                        path=where,
+                        position=position,
+                    )
                 valid.append(item)
             if valid and not plan.errors:
                 await loader.add(valid, plan)

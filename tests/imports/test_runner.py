@@ -105,6 +105,39 @@ async def test_record_errors_are_located_and_nothing_is_written(env: Env) -> Non
     assert await env.counts() == (0, 0, 0)
 
 
+async def test_nul_characters_are_located_and_nothing_is_written(env: Env) -> None:
+    """`\\u0000` is valid JSON, but PostgreSQL stores it neither in text nor in jsonb."""
+    content = v7_record("000001")
+    content["dialog"][1]["content"] = "Tell me\u0000 more."
+    meta = v7_record("000002")
+    meta["background"] = "A student.\u0000"
+    label = v7_record("000003")
+    label["dialog"][0]["observation"] = "\u0000"
+    clean = v7_record("000004")
+    batch = await env.run(v7_bytes([clean, content, meta, label]))
+    assert batch.status == "failed"
+    found = [(e["code"], e["dialog_id"], e["position"], e["path"]) for e in batch.errors]
+    assert found == [
+        ("nul_character", "000001", 1, "content"),
+        ("nul_character", "000002", None, "metadata.background"),
+        ("nul_character", "000003", 0, "observation"),
+    ]
+    assert "\\u0000" in batch.errors[0]["message"]
+    assert await env.counts() == (0, 0, 0)
+    # the same file without them imports
+    for record, (path, fixed) in zip(
+        (content, meta, label), (("content", "Tell me more."), ("background", "A student."),
+                                 ("observation", "tired")), strict=True
+    ):  # fmt: skip
+        if path == "background":
+            record[path] = fixed
+        else:
+            record["dialog"][0 if path == "observation" else 1][path] = fixed
+    assert (await env.run(v7_bytes([clean, content, meta, label]), name="fixed.json")).status == (
+        "succeeded"
+    )
+
+
 async def test_duplicate_dialog_id_in_one_file(env: Env) -> None:
     batch = await env.run(v7_bytes([v7_record("000001"), v7_record("000001")]))
     assert batch.status == "failed"
