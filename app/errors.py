@@ -74,6 +74,17 @@ DEFAULT_MESSAGES = {
 }
 
 
+# Starlette's form parser refuses some forms with a 400 and an English detail: said in the
+# app's words (and languages) instead. Its default part limit is 1 MB.
+FORM_REFUSALS = (
+    ("exceeded maximum size", N_("A form field is larger than 1 MB. Upload long text as a file.")),
+    ("Too many fields", N_("The form has too many fields.")),
+    ("Too many files", N_("The form has too many files.")),
+    ("multipart", N_("The form data could not be read.")),
+    ("Content-Disposition", N_("The form data could not be read.")),
+)
+
+
 def _wants_json(request: Request) -> bool:
     return request.url.path.startswith("/api/")
 
@@ -112,6 +123,8 @@ def install_handlers(app: FastAPI) -> None:
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         detail = exc.detail if isinstance(exc.detail, str) and exc.detail else None
         generic = detail in (None, "Not Found", "Method Not Allowed")
+        if detail and exc.status_code == 400:
+            detail = next((said for part, said in FORM_REFUSALS if part in detail), detail)
         return error_response(request, exc.status_code, None if generic else detail)
 
     @app.exception_handler(RequestValidationError)

@@ -429,6 +429,29 @@ async def test_oversized_import_file_is_refused(
     assert await fresh_snapshot(sessionmaker, project.id) == before
 
 
+async def test_oversized_pasted_codebook_is_refused_in_the_apps_words(
+    client: httpx.AsyncClient, db: AsyncSession, sessionmaker: Sessions
+) -> None:
+    """Pasted text over the form parser's 1 MB part limit (sent as multipart, as the page
+    does with its file field): a 400 saying what to do, in the interface language."""
+    lead, project, token = await _lead_session(client, db)
+    before = await fresh_snapshot(sessionmaker, project.id)
+    pasted = json.dumps({**before, "padding": "x" * (1024 * 1024)})
+    url = f"/projects/{project.slug}/codebook/import"
+    form = {"csrf_token": token, "json": pasted}
+    empty = {"file": ("", b"", "application/octet-stream")}
+    response = await client.post(url, data=form, files=empty)
+    assert response.status_code == 400
+    assert "A form field is larger than 1 MB. Upload long text as a file." in response.text
+    assert "exceeded maximum size" not in response.text
+    lead.language = "zh"
+    await db.flush()
+    chinese = await client.post(url, data=form, files=empty)
+    assert chinese.status_code == 400
+    assert "超过 1 MB" in chinese.text
+    assert await fresh_snapshot(sessionmaker, project.id) == before
+
+
 async def test_import_that_would_orphan_values_lists_each_problem(
     client: httpx.AsyncClient, db: AsyncSession, sessionmaker: Sessions
 ) -> None:
