@@ -5,7 +5,8 @@ together, then checked in the order the workspace's dependencies state them: 401
 live session or token; 404 for a non-member (or no such project), 403 for a member without
 one of the route's roles; 404 for an assignment not in the project, or another person's to
 someone who is neither lead nor reviewer. Only its own annotator writes (403 for the others).
-The session is checked against the database on every request, as `load_viewer` does.
+The session is checked against the database on every request, as `load_viewer` does; its idle
+clock (a token's last use) moves once a minute, by a statement of its own (`touch`).
 """
 
 from __future__ import annotations
@@ -31,34 +32,35 @@ def numbered(sql: str, names: Sequence[str]) -> str:
     return re.sub(r"(?<![:\w]):([a-z_]+)\b", lambda m: index[m.group(1)], sql)
 
 
-# A live session (inside both timeouts) of an active user; its idle clock moves once a minute.
+# A live session (inside both timeouts) of an active user, and when it was last seen.
 _SESSION_WHO = """
 WITH who AS (
-    SELECT s.user_id FROM user_sessions s JOIN users u ON u.id = s.user_id
+    SELECT s.user_id, s.last_seen_at AS seen FROM user_sessions s JOIN users u ON u.id = s.user_id
     WHERE s.id = :digest AND s.expires_at > :now AND s.last_seen_at > :idle AND u.is_active
-), touched AS (
-    UPDATE user_sessions SET last_seen_at = :now
-    WHERE id = :digest AND last_seen_at < :touch AND EXISTS (SELECT FROM who)
 )"""
-# A live API token of an active user; its last use moves once a minute.
+# A live API token of an active user, and when it was last used.
 _TOKEN_WHO = """
 WITH who AS (
-    SELECT t.id, t.user_id, t.last_used_at FROM api_tokens t JOIN users u ON u.id = t.user_id
+    SELECT t.user_id, t.last_used_at AS seen
+    FROM api_tokens t JOIN users u ON u.id = t.user_id
     WHERE t.token_hash = :digest AND t.revoked_at IS NULL AND u.is_active
-), touched AS (
-    UPDATE api_tokens SET last_used_at = :now
-    WHERE id IN (SELECT id FROM who WHERE last_used_at IS NULL OR last_used_at < :touch)
 )"""  # noqa: S105 (SQL, not a password)
 WHO = {"session": _SESSION_WHO, "token": _TOKEN_WHO}
 # The placeholders each kind of caller binds, in order (`Caller.args`).
 NAMES = {
-    "session": ("digest", "now", "slug", "aid", "idle", "touch"),
-    "token": ("digest", "now", "slug", "aid", "touch"),
+    "session": ("digest", "now", "slug", "aid", "idle"),
+    "token": ("digest", "slug", "aid"),
+}
+# The idle clock of a session, and the last use of a token, move once a minute (`touch`).
+_TOUCH = {
+    "session": "UPDATE user_sessions SET last_seen_at = $2 WHERE id = $1 AND last_seen_at < $3",
+    "token": "UPDATE api_tokens SET last_used_at = $2 WHERE token_hash = $1"
+    " AND (last_used_at IS NULL OR last_used_at < $3)",
 }
 
 # What the checks need: the caller, their roles in the project, the assignment.
 ACCESS = """
-SELECT who.user_id, p.id AS project_id, p.codebook_version,
+SELECT who.user_id, who.seen, p.id AS project_id, p.codebook_version,
        ARRAY(SELECT m.role FROM project_memberships m
              WHERE m.project_id = p.id AND m.user_id = who.user_id) AS roles,
        a.user_id AS owner_id, a.dialogue_id, a.status{shown}
@@ -93,7 +95,7 @@ class Caller:
         """The values of the access query's placeholders (`NAMES[kind]`)."""
         aid = self.assignment_id if 0 < self.assignment_id <= INT64 else 0  # 0: no such row
         found = {"digest": token_digest(self.secret), "now": self.now, "slug": self.slug,
-                 "aid": aid, "touch": self.now - TOUCH_EVERY}  # fmt: skip
+                 "aid": aid}  # fmt: skip
         if self.kind == "session":
             found["idle"] = self.now - self.idle
         return found
@@ -151,8 +153,17 @@ async def readable(
     what a page shows of the project and the assignment)."""
     who = caller("", credential, slug, assignment_id, now, idle, roles)
     args = who.args()
-    sql = _STATEMENTS[who.kind, shown]
-    return check_readable(await conn.fetchrow(sql, *(args[n] for n in NAMES[who.kind])), who)
+    row = await conn.fetchrow(_STATEMENTS[who.kind, shown], *(args[n] for n in NAMES[who.kind]))
+    await touch(conn, who, row)
+    return check_readable(row, who)
+
+
+async def touch(conn: Any, who: Caller, row: Any) -> None:
+    """Move the idle clock of the caller's session (or the last use of their token) when it
+    is over a minute old: a separate statement, so the access query itself writes nothing."""
+    if row is not None and (row["seen"] is None or row["seen"] < who.now - TOUCH_EVERY):
+        digest, since = token_digest(who.secret), who.now - TOUCH_EVERY
+        await conn.execute(_TOUCH[who.kind], digest, who.now, since)
 
 
 def check_readable(row: Any, who: Caller) -> Found:
@@ -178,6 +189,7 @@ async def writable(conn: Any, who: Caller) -> SaveTarget:
     """The assignment, for its own annotator only (leads and reviewers get 403)."""
     args = who.args()
     row = await conn.fetchrow(_STATEMENTS[who.kind, False], *(args[n] for n in NAMES[who.kind]))
+    await touch(conn, who, row)
     return check_writable(row, who)
 
 

@@ -1,17 +1,19 @@
-"""Saving one value: the workspace's hot path, in two statements on the driver connection.
+"""Saving one value: the workspace's hot path, one statement on the driver connection.
 
 A save names the change's client-generated id and the version it was made on. A retried save
 returns the first answer; a save made on an older version than the stored one is refused with
 the current value (409), so two editors never overwrite each other silently.
 
-The request's access (session or API token, membership, assignment) is one query
-(`app.annotations.access`); the save itself is one statement (`_UPSERT_NEW` or
-`_UPDATE_SEEN`) that stores the value only if the change id is new, the assignment is open,
-the turn exists for the dimension's speaker and the version is the one the change was based
-on, and then writes the change log row and starts the assignment. PostgreSQL runs one
-statement atomically, so it needs no transaction of its own. When the statement stores
-nothing, `_explain` finds out why, checking in the order the rules are stated: replayed
-change id, read-only assignment, invalid value, stale version.
+The save is one statement (`_SAVE`) that stores the value only if the change id is new, the
+assignment is open, the turn exists for the dimension's speaker and the version is the one the
+change was based on, and then writes the change log row. PostgreSQL runs one statement
+atomically, so it needs no transaction of its own. Once the project's codebook rules are known
+(`save_as`), the caller's access (session or API token, roles, assignment: the query of
+`app.annotations.access`) is checked inside that same statement (`_SAVE_AS`); before, it is its
+own query. When the statement stores nothing, the access is checked as on every route, and
+`_explain` finds out why, in the order the rules are stated: replayed change id, read-only
+assignment, invalid value, stale version. Two rare follow-ups are separate statements: the
+first value starts the assignment, and a session's idle clock moves once a minute.
 """
 
 from __future__ import annotations
@@ -176,9 +178,6 @@ _LOG = """, logged AS (
     SELECT :change, :aid, saved.dialogue_id, :position, :dimension, :labels, :text,
            saved.version, saved.updated_by_id FROM saved
     RETURNING version
-), started AS (
-    UPDATE assignments SET status = 'in_progress', started_at = :now
-    WHERE id = :aid AND status = 'assigned' AND EXISTS (SELECT FROM logged)
 )
 """
 _VALUE = ("aid", "change", "position", "dimension", "labels", "text", "speaker", "version", "now")
@@ -195,7 +194,11 @@ _SAVE = {
 }
 # `_SAVE` with the caller's access checked in it: the access row comes back, with the stored
 # version in `saved` (NULL when nothing was stored).
-_AS_NAMES = ("roles", "project", "codebook", *(n for n in _VALUE if n not in ("aid", "now")))
+# The one-statement save binds the access query's placeholders, then these.
+_AS_NAMES = {
+    kind: names + tuple(n for n in ("roles", "project", "codebook", *_VALUE) if n not in names)
+    for kind, names in access.NAMES.items()
+}
 _SAVE_AS = {
     (kind, first): access.numbered(
         access.WHO[kind]  # noqa: S608 (constant SQL; values are bound)
@@ -203,7 +206,7 @@ _SAVE_AS = {
         + (_INSERT if first else _UPDATE)
         + _LOG
         + "SELECT a.*, (SELECT version FROM logged) AS saved FROM access a",
-        access.NAMES[kind] + _AS_NAMES,
+        _AS_NAMES[kind],
     )
     for kind in access.WHO
     for first in (True, False)
@@ -227,10 +230,13 @@ async def save_as(
         first = change.base_version == 0
         args = who.args() | _value_args(change, rule, now, seen[1] if first else None)
         args |= {"roles": [r.value for r in who.roles], "project": seen[0], "codebook": seen[1]}
-        names = access.NAMES[who.kind] + _AS_NAMES
+        names = _AS_NAMES[who.kind]
         row = await _attempt(conn, _SAVE_AS[who.kind, first], [args[n] for n in names], True)
         if row is not _FAILED:
+            await access.touch(conn, who, row)
             if row is not None and row["saved"] is not None:
+                if row["status"] == "assigned":
+                    await _start(conn, who.assignment_id, now)
                 return _saved(change.change_id, change.position, change.dimension,
                               change.labels, change.text, row["saved"])  # fmt: skip
             target = access.check_writable(row, who)  # refusals of access answer first
@@ -263,6 +269,8 @@ async def save(conn: Any, target: SaveTarget, change: ValueChange, now: datetime
             assert rule is not None
             version = await _write(conn, target, change, rule, now)
             if version is not None:
+                if target.status == "assigned":
+                    await _start(conn, target.assignment_id, now)
                 return _saved(change.change_id, change.position, change.dimension,
                               change.labels, change.text, version)  # fmt: skip
         replay = await _explain(conn, target, change, rules)
@@ -271,6 +279,17 @@ async def save(conn: Any, target: SaveTarget, change: ValueChange, now: datetime
         ready = True  # nothing refuses it now: what stopped it has gone (a rolled-back race)
         rule = rules.get(change.dimension)
     raise StaleValue(await _current(conn, target, change))
+
+
+async def _start(conn: Any, assignment_id: int, now: datetime) -> None:
+    """An assignment's first stored value starts it (once; a separate statement, so the save
+    statement itself updates no assignment)."""
+    await conn.execute(
+        "UPDATE assignments SET status = 'in_progress', started_at = $2"
+        " WHERE id = $1 AND status = 'assigned'",
+        assignment_id,
+        now,
+    )
 
 
 def _value_args(
