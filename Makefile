@@ -25,10 +25,13 @@ typecheck: ## mypy --strict on app/
 test: ## The whole suite (what CI runs)
 	$(PY) -m pytest
 
+test-pg14: ## The suite but the browser tests, against PostgreSQL 14 (downloaded from npm)
+	$(PY) -m tests.other_postgres 14 -- $(PY) -m pytest --ignore=tests/e2e --ignore=tests/test_serve.py
+
 bench: ## Benchmarks (prints JSON, keeps a copy in bench/results/)
 	$(PY) -m bench.run
 
 messages: ## Update the Chinese catalog from the sources
 	$(PY) -m app.i18n_catalog
 
-.PHONY: help install dev migrate fmt lint typecheck test bench messages
+.PHONY: help install dev migrate fmt lint typecheck test test-pg14 bench messages
