@@ -18,6 +18,7 @@ from app.db import database_key, raw_connection, session_driver_connection
 from app.deps import CurrentUser, SessionDep, credential, csrf_protect_api
 from app.errors import Forbidden, NotFound
 from app.i18n import N_
+from app.middleware import BodyTooLarge
 from app.models import Assignment, Project, Role
 from app.projects.deps import RequireProjectRole
 from app.projects.service import ProjectAccess
@@ -106,19 +107,37 @@ class RequireOwnAssignment(RequireProjectRole):
     async def __call__(  # type: ignore[override]
         self, request: Request, slug: str, assignment_id: int
     ) -> OwnSave:
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > SAVE_BODY_LIMIT:
+            raise BodyTooLarge
+        body = await request.body()  # kept: the CSRF check may read a form from it
         await csrf_protect_api(request)
         bind = request.app.state.sessionmaker.kw["bind"]
         who = access.caller(
             database_key(bind), credential(request), slug, assignment_id, now(), _idle(request),
             self.roles,
         )  # fmt: skip
+        kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
         try:
-            return OwnSave(who, ValueChange.model_validate_json(await request.body()))
-        except ValidationError as exc:
+            if kind != "application/json" and not kind.endswith("+json"):
+                raise RequestValidationError([_NOT_JSON])
+            return OwnSave(who, ValueChange.model_validate_json(body))
+        except (ValidationError, RequestValidationError) as exc:
             async with raw_connection(bind) as conn:
                 await access.writable(conn, who)
+            if isinstance(exc, RequestValidationError):
+                raise
             errors = [e | {"loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
             raise RequestValidationError(errors) from None
+
+
+SAVE_BODY_LIMIT = 256 * 1024  # a value of MAX_TEXT characters, each \u-escaped, fits
+_NOT_JSON = {
+    "type": "content_type",
+    "loc": ("body",),
+    "msg": "Send the change as JSON (Content-Type: application/json).",
+    "input": None,
+}
 
 
 def _idle(request: Request) -> timedelta:

@@ -233,12 +233,13 @@ async def save_as(
         names = _AS_NAMES[who.kind]
         row = await _attempt(conn, _SAVE_AS[who.kind, first], [args[n] for n in names], True)
         if row is not _FAILED:
-            await access.touch(conn, who, row)
             if row is not None and row["saved"] is not None:
                 if row["status"] == "assigned":
                     await _start(conn, who.assignment_id, now)
+                await access.touch(conn, who, row)
                 return _saved(change.change_id, change.position, change.dimension,
                               change.labels, change.text, row["saved"])  # fmt: skip
+            await access.touch(conn, who, row)
             target = access.check_writable(row, who)  # refusals of access answer first
             _remember(who, target)
             return await save(conn, target, change, now)
@@ -275,6 +276,8 @@ async def save(conn: Any, target: SaveTarget, change: ValueChange, now: datetime
                               change.labels, change.text, version)  # fmt: skip
         replay = await _explain(conn, target, change, rules)
         if replay is not None:
+            if target.status == "assigned":  # stored, but its start did not happen (cut off)
+                await _start(conn, target.assignment_id, now)
             return replay
         ready = True  # nothing refuses it now: what stopped it has gone (a rolled-back race)
         rule = rules.get(change.dimension)
@@ -314,16 +317,25 @@ async def _write(
 
 _FAILED = object()  # the statement broke a constraint: the same change id stored concurrently,
 # or the assignment removed meanwhile
+_CONSTRAINTS: tuple[type[Exception], ...] = (
+    asyncpg.UniqueViolationError,
+    asyncpg.ForeignKeyViolationError,
+)
 
 
 async def _attempt(conn: Any, sql: str, args: list[Any], row: bool) -> Any:
-    """One save statement (its record if `row`, else its value), or `_FAILED`."""
+    """One save statement (its record if `row`, else its value), or `_FAILED`.
+
+    With `row` (the statement that also checks the caller), a value the driver or server
+    refuses (`DataError`) fails too, so the caller is checked on their own before anything is
+    said about the value; the schema is meant to refuse such values first."""
     inside = conn.is_in_transaction()  # only when the caller opened one (tests do)
     if inside:
         await conn.execute("SAVEPOINT save_value")
+    failing = _CONSTRAINTS + ((asyncpg.DataError,) if row else ())
     try:
         found = await (conn.fetchrow(sql, *args) if row else conn.fetchval(sql, *args))
-    except (asyncpg.UniqueViolationError, asyncpg.ForeignKeyViolationError):
+    except failing:
         if inside:
             await conn.execute("ROLLBACK TO SAVEPOINT save_value")
         return _FAILED

@@ -53,7 +53,11 @@ class Plan:
 
     def error(self, code: str, message: str, **where: Any) -> None:
         if len(self.errors) <= MAX_ERRORS:  # the problems, plus the reader's "stopped" note
-            self.errors.append({"code": code, "message": message, **where})
+            found = {"code": code, "message": message, **where}
+            # stored as jsonb, which cannot hold NUL either: shown as the escape it was in JSON
+            shown = {k: v.replace(NUL, "\\u0000") if isinstance(v, str) else v
+                     for k, v in found.items()}  # fmt: skip
+            self.errors.append(shown)
 
 
 def record_error(err: RecordError) -> dict[str, Any]:
@@ -203,7 +207,7 @@ class Job:
                         "nul_character",
                         "contains the NUL character (\\u0000), which the database cannot "
                         "store: remove it from the file",
-                        dialog_id=item.external_id.replace(NUL, "\\u0000"),
+                        dialog_id=item.external_id,
                         path=where,
                         position=position,
                     )

@@ -2,7 +2,8 @@
 
 Removing an assignment (a lead unassigns it, or its dialogue or project is deleted) deletes its
 changes and notes through their foreign keys; without an index on `assignment_id` each of
-those deletes scanned the whole table.
+those deletes scanned the whole table. The indexes are built CONCURRENTLY (saves go on
+meanwhile); a build interrupted halfway leaves an invalid index to drop before running again.
 
 Revision ID: 0006
 Revises: 0005
@@ -20,10 +21,20 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    op.create_index(
-        op.f("ix_annotation_changes_assignment_id"), "annotation_changes", ["assignment_id"]
-    )
-    op.create_index(op.f("ix_turn_notes_assignment_id"), "turn_notes", ["assignment_id"])
+    # Built without blocking saves on a large log (CONCURRENTLY runs outside a transaction).
+    with op.get_context().autocommit_block():
+        op.create_index(
+            op.f("ix_annotation_changes_assignment_id"),
+            "annotation_changes",
+            ["assignment_id"],
+            postgresql_concurrently=True,
+        )
+        op.create_index(
+            op.f("ix_turn_notes_assignment_id"),
+            "turn_notes",
+            ["assignment_id"],
+            postgresql_concurrently=True,
+        )
 
 
 def downgrade() -> None:

@@ -7,6 +7,7 @@ checked inside the one save statement). Each checks that a refused save changed 
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -321,6 +322,68 @@ async def test_malformed_bodies_are_refused_after_the_access_check(
         refused = await other.post(url, content=body, headers=headers | {"X-CSRF-Token": token})
     assert (refused.status_code, refused.json()["detail"]) == (404, "No such project.")
     assert await _counts(db) == (0, 0)
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"position": 2**31},
+        {"base_version": 2**31},
+        {"labels": None, "text": "a\u0000b", "dimension": "observation"},
+        {"labels": ["Fear\u0000"]},
+    ],
+    ids=["position", "version", "nul-text", "nul-label"],
+)
+async def test_values_the_database_cannot_hold_are_refused_after_the_access_check(
+    app: object, client: httpx.AsyncClient, setup: Setup, db: AsyncSession,
+    overrides: dict[str, Any],
+) -> None:  # fmt: skip
+    aid = (await _take(client, setup))["assignment"]["id"]  # type: ignore[index]
+    assert (await _save(client, setup, aid, _change())).status_code == 200  # project now known
+    body = _change(1, **overrides)
+    mine = await _save(client, setup, aid, body)
+    assert mine.status_code == 422, mine.text
+    transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as other:
+        token = await login(other, await make_user(db))
+        url = _api(setup, f"/{aid}/values")
+        outsider = await other.post(url, json=body, headers={"X-CSRF-Token": token})
+        stranger = await other.post(url, json=body, headers={"Authorization": "Bearer psy_no"})
+    assert (outsider.status_code, outsider.json()["detail"]) == (404, "No such project.")
+    assert stranger.status_code == 401
+    assert await _counts(db) == (1, 1)
+
+
+async def test_a_save_must_be_json(
+    client: httpx.AsyncClient, setup: Setup, db: AsyncSession
+) -> None:
+    aid = (await _take(client, setup))["assignment"]["id"]  # type: ignore[index]
+    url = _api(setup, f"/{aid}/values")
+    raw = json.dumps(_change())
+    headers = {"X-CSRF-Token": setup.token, "Content-Type": "text/plain"}
+    plain = await client.post(url, content=raw, headers=headers)
+    assert plain.status_code == 422
+    assert plain.json()["detail"][0]["type"] == "content_type"
+    # a form carrying the CSRF token in its field: read once, answered, never a 500
+    form = await client.post(url, data={"csrf_token": setup.token, "position": "0"})
+    assert form.status_code == 422
+    assert form.json()["detail"][0]["type"] == "content_type"
+    assert await _counts(db) == (0, 0)
+
+
+async def test_a_replay_starts_an_assignment_whose_start_was_cut_off(
+    client: httpx.AsyncClient, setup: Setup, db: AsyncSession
+) -> None:
+    aid = (await _take(client, setup))["assignment"]["id"]  # type: ignore[index]
+    change = _change()
+    assert (await _save(client, setup, aid, change)).status_code == 200
+    # as if the connection broke after the save statement, before the start
+    await db.execute(update(Assignment).where(Assignment.id == aid).values(status="assigned"))
+    again = await _save(client, setup, aid, change)
+    assert (again.status_code, again.json()["version"]) == (200, 1)
+    status = await db.scalar(select(Assignment.status).where(Assignment.id == aid))
+    assert status == "in_progress"
+    assert await _counts(db) == (1, 1)
 
 
 async def test_who_may_save(

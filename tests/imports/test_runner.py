@@ -138,6 +138,22 @@ async def test_nul_characters_are_located_and_nothing_is_written(env: Env) -> No
     )
 
 
+async def test_nul_in_keys_and_ids_is_reported_not_stored(env: Env) -> None:
+    """The report itself is jsonb: NUL in a key, a path or a dialog_id is shown escaped."""
+    keyed = v7_record("000001")
+    keyed["background\u0000"] = {"x": "y\u0000"}
+    twice = [v7_record("00\u00002"), v7_record("00\u00002")]
+    batch = await env.run(v7_bytes([keyed, *twice]))
+    assert batch.status == "failed"
+    found = {(e["code"], e["dialog_id"], e["path"]) for e in batch.errors}
+    assert ("nul_character", "000001", "metadata.'background\\x00'") in found
+    assert ("nul_character", "000001", "metadata.background\\u0000.x") in found
+    assert ("duplicate_dialog_id", "00\\u00002", "dialog_id") in found
+    assert ("nul_character", "00\\u00002", "dialog_id") in found
+    assert batch.message != "The import failed on our side; nothing was imported."
+    assert await env.counts() == (0, 0, 0)
+
+
 async def test_duplicate_dialog_id_in_one_file(env: Env) -> None:
     batch = await env.run(v7_bytes([v7_record("000001"), v7_record("000001")]))
     assert batch.status == "failed"
