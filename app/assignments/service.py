@@ -8,6 +8,7 @@ same statement, so concurrent callers take different rows.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
 from sqlalchemy import func, select, text, update
@@ -58,6 +59,11 @@ async def has_work(db: AsyncSession, project: Project, user: User) -> bool:
     """Whether "next" would give this person something (open work or a dialogue in need)."""
     if await open_assignment(db, project, user) is not None:
         return True
+    return await _in_need(db, project, user)
+
+
+async def _in_need(db: AsyncSession, project: Project, user: User) -> bool:
+    """Whether a dialogue this person never had still needs annotators (as last committed)."""
     mine = select(Assignment.id).where(
         Assignment.dialogue_id == Dialogue.id, Assignment.user_id == user.id
     )
@@ -73,15 +79,26 @@ async def has_work(db: AsyncSession, project: Project, user: User) -> bool:
     return found is not None
 
 
+NEXT_TRIES = 8  # looks again while others are being given the dialogues that still have room
+
+
 async def next_for(db: AsyncSession, project: Project, user: User) -> Assignment | None:
     """Unfinished work first; else a new dialogue that still needs annotators (None if none)."""
     current = await open_assignment(db, project, user)
     if current is not None:
         return current
-    dialogue_id = await db.scalar(
-        _NEXT, {"project": project.id, "overlap": project.overlap, "user": user.id}
-    )
-    if dialogue_id is None:
+    params = {"project": project.id, "overlap": project.overlap, "user": user.id}
+    for attempt in range(NEXT_TRIES):
+        dialogue_id = await db.scalar(_NEXT, params)
+        if dialogue_id is not None:
+            break
+        # SKIP LOCKED passes over the dialogues others are being given at this moment; if one
+        # of them may still have room once they commit, wait a little and look again rather
+        # than answer "nothing left".
+        if not await _in_need(db, project, user):
+            return None
+        await asyncio.sleep(0.02 * (attempt + 1))
+    else:
         return None
     assignment = Assignment(
         project_id=project.id,

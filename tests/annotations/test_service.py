@@ -48,11 +48,14 @@ async def _next(env: Env, user_id: int) -> int | None:
         return got.dialogue_id if got else None
 
 
-async def test_twenty_annotators_at_once_never_exceed_the_overlap(env: Env) -> None:
+@pytest.mark.parametrize("attempt", range(4))  # a race: each run is another chance to lose it
+async def test_twenty_annotators_at_once_never_exceed_the_overlap(env: Env, attempt: int) -> None:
     users = await _users(env, 20)
     got = await asyncio.gather(*(_next(env, u) for u in users))
     handed = [d for d in got if d is not None]
-    assert len(handed) == 10  # 5 dialogues x overlap 2
+    # 5 dialogues x overlap 2, all handed out: nobody is told "nothing left" because the
+    # dialogues with room were locked by others being served at that moment
+    assert len(handed) == 10
     assert set(Counter(handed).values()) == {2}
     async with env.database.sessionmaker() as db:
         pairs = (await db.execute(select(Assignment.dialogue_id, Assignment.user_id))).all()
