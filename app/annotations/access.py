@@ -139,19 +139,9 @@ class SaveTarget:
     status: str
 
 
-async def readable(
-    conn: Any,
-    credential: tuple[str, str] | None,
-    slug: str,
-    assignment_id: int,
-    now: datetime,
-    idle: timedelta,
-    roles: frozenset[Role],
-    shown: bool = True,
-) -> Found:
+async def readable(conn: Any, who: Caller, shown: bool = True) -> Found:
     """The assignment, for its annotator and the project's leads and reviewers (`shown`: with
     what a page shows of the project and the assignment)."""
-    who = caller("", credential, slug, assignment_id, now, idle, roles)
     args = who.args()
     row = await conn.fetchrow(_STATEMENTS[who.kind, shown], *(args[n] for n in NAMES[who.kind]))
     await touch(conn, who, row)

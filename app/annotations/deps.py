@@ -66,10 +66,9 @@ class RequireReadableAssignment(RequireProjectRole):
     async def __call__(  # type: ignore[override]
         self, request: Request, slug: str, assignment_id: int, db: SessionDep
     ) -> AssignmentAccess:
+        who = _caller(request, slug, assignment_id, self.roles)  # 401 before any query
         conn = await session_driver_connection(db)  # the request's one connection
-        found = await access.readable(
-            conn, credential(request), slug, assignment_id, now(), _idle(request), self.roles
-        )
+        found = await access.readable(conn, who)
         row = found.row
         project = Project(
             id=row["project_id"], slug=row["slug"], name=row["name"],
@@ -113,10 +112,7 @@ class RequireOwnAssignment(RequireProjectRole):
         body = await request.body()  # kept: the CSRF check may read a form from it
         await csrf_protect_api(request)
         bind = request.app.state.sessionmaker.kw["bind"]
-        who = access.caller(
-            database_key(bind), credential(request), slug, assignment_id, now(), _idle(request),
-            self.roles,
-        )  # fmt: skip
+        who = _caller(request, slug, assignment_id, self.roles)
         kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
         try:
             if kind != "application/json" and not kind.endswith("+json"):
@@ -140,8 +136,14 @@ _NOT_JSON = {
 }
 
 
-def _idle(request: Request) -> timedelta:
-    return timedelta(minutes=request.app.state.settings.session_idle_minutes)
+def _caller(
+    request: Request, slug: str, assignment_id: int, roles: frozenset[Role]
+) -> access.Caller:
+    """Who asks for this assignment, as the request says; 401 without a credential."""
+    idle = timedelta(minutes=request.app.state.settings.session_idle_minutes)
+    bind = request.app.state.sessionmaker.kw["bind"]
+    return access.caller(database_key(bind), credential(request), slug, assignment_id, now(),
+                         idle, roles)  # fmt: skip
 
 
 WORKSPACE_ROLES = (Role.annotator, Role.lead, Role.reviewer)
