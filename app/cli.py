@@ -361,7 +361,7 @@ def agreement_command(
     """Inter-annotator agreement per label dimension."""
     import json
 
-    from app.agreement.service import Filters, envelope, rater_names, recompute
+    from app.agreement.service import Filters, envelope, rater_keys, rater_names, recompute
     from app.models import AnnotationSource
     from app.projects.service import get_by_slug
 
@@ -378,8 +378,7 @@ def agreement_command(
             sources = tuple(await db.scalars(query))
         filters = Filters(sources=sources)
         result = await recompute(db, found, filters)
-        keys = {r for row in result.dimensions for r in row.get("raters", [])}
-        return envelope(result, filters, await rater_names(db, keys))
+        return envelope(result, filters, await rater_names(db, rater_keys(result.dimensions)))
 
     result = run_with_db(load_settings(data_dir), work)
     if as_json:

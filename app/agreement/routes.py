@@ -13,7 +13,15 @@ from sqlalchemy import select
 from starlette.responses import Response
 
 from app.agreement import charts
-from app.agreement.service import Filters, Report, drilldown, envelope, rater_names, report
+from app.agreement.service import (
+    Filters,
+    Report,
+    drilldown,
+    envelope,
+    rater_keys,
+    rater_names,
+    report,
+)
 from app.codebook import core as codebook
 from app.deps import SessionDep, csrf_protect
 from app.dialogues.service import label_names
@@ -124,17 +132,16 @@ async def _names(db: SessionDep, keys: set[str], request: Request | None = None)
     return names
 
 
-async def _label_names(
-    db: SessionDep, access: ProjectAccess, request: Request
-) -> Callable[[str, str], str]:
+def _label_namer(cb: codebook.CodebookView, request: Request) -> Callable[[str, str], str]:
     """A label value's name in the page's language: `label_name(dimension, value)`."""
-    names = label_names(await codebook.load(db, access.project))
+    names = label_names(cb)
     lang = getattr(request.state, "lang", "en")
     return lambda key, value: names.label(key, value, lang)
 
 
-def _rater_keys(rows: list[dict[str, Any]]) -> set[str]:
-    return {r for row in rows for r in row.get("raters", [])}
+def _url(access: ProjectAccess, page: str, params: FilterParams, **extra: str) -> str:
+    """A page of the agreement views with these filters (`extra` adds or replaces some)."""
+    return f"/projects/{access.project.slug}/agreement/{page}?" + params.query(**extra)
 
 
 @router.get("/projects/{slug}/agreement")
@@ -148,26 +155,20 @@ async def dashboard(
     """Per-dimension agreement with explanations, rater heatmaps and trend; each confusion
     matrix loads on its own when scrolled to (`confusion` below)."""
     found, _ = await _report(db, access, params)
-    names = await _names(db, _rater_keys(found.dimensions), request)
+    names = await _names(db, rater_keys(found.dimensions), request)
     views: list[dict[str, Any]] = []
     for row in found.dimensions:
         if "alpha" not in row:
             views.append({"row": row})
             continue
-        units_url = f"/projects/{access.project.slug}/agreement/units?" + params.query(
-            dimension=row["dimension"]
-        )
-        confusion_url = f"/projects/{access.project.slug}/agreement/confusion?" + params.query(
-            of=row["dimension"], pair=pair or ""
-        )
+        units_url = _url(access, "units", params, dimension=row["dimension"])
+        confusion_url = _url(access, "confusion", params, of=row["dimension"], pair=pair or "")
         views.append({
             "row": row, "units_url": units_url, "heatmap": charts.heatmap(row, names),
             "confusion_url": confusion_url,
             "trend": {k: charts.trend(v) for k, v in row["trend"].items() if v},
         })  # fmt: skip
     cb = await codebook.load(db, access.project)
-    shown = label_names(cb)
-    lang = getattr(request.state, "lang", "en")
     batches = list(await db.scalars(
         select(ImportBatch).where(ImportBatch.project_id == access.project.id,
                                   ImportBatch.status == "succeeded").order_by(ImportBatch.id)
@@ -176,7 +177,7 @@ async def dashboard(
     context = {"access": access, "views": views, "params": params, "sources": params.known_sources,
                "explanations": EXPLANATIONS, "query": params.query(), "report": found,
                "names": names, "batches": batches,
-               "label_name": lambda key, value: shown.label(key, value, lang),
+               "label_name": _label_namer(cb, request),
                "dimensions": [d for d in cb.dimensions if d.dimension.kind == "label"],
                "topics": [lb.value for lb in topics.labels] if topics else []}  # fmt: skip
     return render(request, "agreement/dashboard.html", context, block="results")
@@ -207,18 +208,16 @@ async def confusion(
         raise Invalid(N_("Choose a dimension to see its confusion matrix."))
     found, _ = await _report(db, access, params)
     row = next((r for r in found.dimensions if r["dimension"] == of), None)
-    names = await _names(db, _rater_keys(found.dimensions), request)
+    names = await _names(db, rater_keys(found.dimensions), request)
     view: dict[str, Any] | None = None
     if row is not None and "alpha" in row:
         a, b = _pair(row, pair)
-        units_url = f"/projects/{access.project.slug}/agreement/units?" + params.query(dimension=of)
-        label_name = await _label_names(db, access, request)
+        units_url = _url(access, "units", params, dimension=of)
+        label_name = _label_namer(await codebook.load(db, access.project), request)
         view = {"row": row, "pair": (a, b), "units_url": units_url,
                 "confusion": charts.confusion(row, a, b, names,
                                               lambda value: label_name(of, value))}  # fmt: skip
-    again = f"/projects/{access.project.slug}/agreement/confusion?" + params.query(
-        of=of, pair=pair or ""
-    )
+    again = _url(access, "confusion", params, of=of, pair=pair or "")
     context = {"access": access, "params": params, "view": view, "names": names, "of": of,
                "back": params.query(), "report": found, "again": again}  # fmt: skip
     return render(request, "agreement/confusion.html", context, block="figure")
@@ -245,7 +244,7 @@ async def units(
         db, access.project, filters, params.dimension, (a, b, row, col)
     )
     names = await _names(db, set(raters), request)
-    label_name = await _label_names(db, access, request)
+    label_name = _label_namer(await codebook.load(db, access.project), request)
     context = {"access": access, "params": params, "total": total, "units": shown,
                "label_name": lambda value: label_name(params.dimension or "", value),
                "raters": raters, "names": names, "a": a, "b": b, "row": row, "col": col,
@@ -257,7 +256,7 @@ async def units(
 async def download_json(db: SessionDep, params: Params, access: ProjectAccess = Review) -> Response:
     """The figures as JSON, with when they were computed."""
     found, filters = await _report(db, access, params)
-    names = await rater_names(db, _rater_keys(found.dimensions))
+    names = await rater_names(db, rater_keys(found.dimensions))
     body = json.dumps(envelope(found, filters, names), ensure_ascii=False, indent=2)
     disposition = f'attachment; filename="{access.project.slug}-agreement.json"'
     return Response(body, media_type="application/json",
@@ -299,7 +298,7 @@ async def download_csv(
     out = io.StringIO()
     writer = csv.writer(out)
     rows = [r for r in found.dimensions if table == "dimensions" or "alpha" in r]
-    names = await _names(db, _rater_keys(rows))
+    names = await _names(db, rater_keys(rows))
     if table == "dimensions":
         writer.writerow(CSV_COLUMNS)
         writer.writerows(_csv_row(r) for r in rows)
@@ -333,4 +332,4 @@ async def api_agreement(
     """The dashboard's figures (same filters as query parameters), with when they were
     computed; on large projects a stale result is returned while a recomputation runs."""
     found, filters = await _report(db, access, params)
-    return envelope(found, filters, await rater_names(db, _rater_keys(found.dimensions)))
+    return envelope(found, filters, await rater_names(db, rater_keys(found.dimensions)))

@@ -244,6 +244,11 @@ async def drilldown(
     return len(hits), out, data.raters
 
 
+def rater_keys(rows: list[dict[str, Any]]) -> set[str]:
+    """Every rater of these dimensions' figures (`rater_names` names them)."""
+    return {r for row in rows for r in row.get("raters", [])}
+
+
 async def rater_names(db: AsyncSession, keys: set[str]) -> dict[str, str]:
     """Display names for rater keys ("user:ID", "source:ID")."""
     users = [int(k[5:]) for k in keys if k.startswith("user:")]

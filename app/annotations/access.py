@@ -142,10 +142,15 @@ class SaveTarget:
 async def readable(conn: Any, who: Caller, shown: bool = True) -> Found:
     """The assignment, for its annotator and the project's leads and reviewers (`shown`: with
     what a page shows of the project and the assignment)."""
+    return check_readable(await _access_row(conn, who, shown), who)
+
+
+async def _access_row(conn: Any, who: Caller, shown: bool) -> Any:
+    """The access query's record for `who` (None: no live session or token), touched."""
     args = who.args()
     row = await conn.fetchrow(_STATEMENTS[who.kind, shown], *(args[n] for n in NAMES[who.kind]))
     await touch(conn, who, row)
-    return check_readable(row, who)
+    return row
 
 
 async def touch(conn: Any, who: Caller, row: Any) -> None:
@@ -177,10 +182,7 @@ def check_readable(row: Any, who: Caller) -> Found:
 
 async def writable(conn: Any, who: Caller) -> SaveTarget:
     """The assignment, for its own annotator only (leads and reviewers get 403)."""
-    args = who.args()
-    row = await conn.fetchrow(_STATEMENTS[who.kind, False], *(args[n] for n in NAMES[who.kind]))
-    await touch(conn, who, row)
-    return check_writable(row, who)
+    return check_writable(await _access_row(conn, who, False), who)
 
 
 def check_writable(row: Any, who: Caller) -> SaveTarget:

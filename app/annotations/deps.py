@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.exceptions import RequestValidationError
@@ -111,20 +111,17 @@ class RequireOwnAssignment(RequireProjectRole):
             raise BodyTooLarge
         body = await request.body()  # kept: the CSRF check may read a form from it
         await csrf_protect_api(request)
-        bind = request.app.state.sessionmaker.kw["bind"]
         who = _caller(request, slug, assignment_id, self.roles)
         kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        try:
-            if kind != "application/json" and not kind.endswith("+json"):
-                raise RequestValidationError([_NOT_JSON])
-            return OwnSave(who, ValueChange.model_validate_json(body))
-        except (ValidationError, RequestValidationError) as exc:
-            async with raw_connection(bind) as conn:
-                await access.writable(conn, who)
-            if isinstance(exc, RequestValidationError):
-                raise
-            errors = [e | {"loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
-            raise RequestValidationError(errors) from None
+        errors: list[Any] = [_NOT_JSON]
+        if kind == "application/json" or kind.endswith("+json"):
+            try:
+                return OwnSave(who, ValueChange.model_validate_json(body))
+            except ValidationError as exc:
+                errors = [e | {"loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
+        async with raw_connection(request.app.state.sessionmaker.kw["bind"]) as conn:
+            await access.writable(conn, who)  # refusals of access answer first
+        raise RequestValidationError(errors)
 
 
 SAVE_BODY_LIMIT = 256 * 1024  # a value of MAX_TEXT characters, each \u-escaped, fits

@@ -192,13 +192,13 @@ _SAVE = {
     )
     for first in (True, False)
 }
-# `_SAVE` with the caller's access checked in it: the access row comes back, with the stored
-# version in `saved` (NULL when nothing was stored).
 # The one-statement save binds the access query's placeholders, then these.
 _AS_NAMES = {
     kind: names + tuple(n for n in ("roles", "project", "codebook", *_VALUE) if n not in names)
     for kind, names in access.NAMES.items()
 }
+# `_SAVE` with the caller's access checked in it: the access row comes back, with the stored
+# version in `saved` (NULL when nothing was stored).
 _SAVE_AS = {
     (kind, first): access.numbered(
         access.WHO[kind]  # noqa: S608 (constant SQL; values are bound)
@@ -266,19 +266,19 @@ async def save(conn: Any, target: SaveTarget, change: ValueChange, now: datetime
     # Anything refused is answered by `_explain`, in the order the rules are stated.
     ready = target.status in OPEN and fits(change, rule)
     for _ in range(2):
+        answer = None
         if ready:
             assert rule is not None
             version = await _write(conn, target, change, rule, now)
             if version is not None:
-                if target.status == "assigned":
-                    await _start(conn, target.assignment_id, now)
-                return _saved(change.change_id, change.position, change.dimension,
-                              change.labels, change.text, version)  # fmt: skip
-        replay = await _explain(conn, target, change, rules)
-        if replay is not None:
-            if target.status == "assigned":  # stored, but its start did not happen (cut off)
+                answer = _saved(change.change_id, change.position, change.dimension,
+                                change.labels, change.text, version)  # fmt: skip
+        # a replay also starts an assignment whose start was cut off after its first value
+        answer = answer or await _explain(conn, target, change, rules)
+        if answer is not None:
+            if target.status == "assigned":
                 await _start(conn, target.assignment_id, now)
-            return replay
+            return answer
         ready = True  # nothing refuses it now: what stopped it has gone (a rolled-back race)
         rule = rules.get(change.dimension)
     raise StaleValue(await _current(conn, target, change))

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, ScalarSelect, false, func, or_, select
+from sqlalchemy import ColumnElement, ScalarSelect, case, false, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 
@@ -146,15 +146,10 @@ def _conditions(
             conditions.append(or_(*tests))
     if filters.batch is not None:
         conditions.append(Dialogue.import_batch_id == filters.batch)
-    if filters.status == "unassigned":
-        conditions.append(Dialogue.assigned_count == 0)
-    elif filters.status == "in_progress":
-        conditions.append(Dialogue.assigned_count > 0)
-        conditions.append(_count("submitted") < project.overlap)
-    elif filters.status == "complete":
-        conditions.append(_count("submitted") >= project.overlap)
-    elif filters.status == "skipped":
+    if filters.status == "skipped":
         conditions.append(_count("skipped") > 0)
+    elif filters.status:
+        conditions.append(_status(project) == filters.status)
     if filters.q:
         expression = search.query(filters.q)
         # Text with nothing searchable in it (only punctuation or emoji) matches nothing.
@@ -175,11 +170,14 @@ def _count(status: str) -> ScalarSelect[int]:
     )
 
 
-def status_of(assigned: int, submitted: int, overlap: int) -> str:
-    """Where a dialogue's annotation stands (`schemas.STATUSES`, but for "skipped")."""
-    if submitted >= overlap:
-        return "complete"
-    return "in_progress" if assigned > 0 else "unassigned"
+def _status(project: Project) -> ColumnElement[str]:
+    """Where a dialogue's annotation stands (`schemas.STATUSES` but "skipped"): the one rule
+    the filter and the shown status both use."""
+    return case(
+        (_count("submitted") >= project.overlap, "complete"),
+        (Dialogue.assigned_count > 0, "in_progress"),
+        else_="unassigned",
+    )
 
 
 async def list_dialogues(
@@ -196,7 +194,7 @@ async def list_dialogues(
             Dialogue.session_labels,
             ImportBatch.id,
             ImportBatch.file_name,
-            Dialogue.assigned_count,
+            _status(project),
             _count("submitted"),
             _count("skipped"),
         )
@@ -208,8 +206,8 @@ async def list_dialogues(
     found = (await db.execute(query)).all()
     rows = [
         DialogueRow(i, ext, lang, turns, labels or {}, BatchRef(batch_id, file_name),
-                    status_of(assigned, submitted, project.overlap), submitted, skipped)
-        for i, ext, lang, turns, labels, batch_id, file_name, assigned, submitted, skipped
+                    status, submitted, skipped)
+        for i, ext, lang, turns, labels, batch_id, file_name, status, submitted, skipped
         in found[:PAGE_SIZE]
     ]  # fmt: skip
     more = len(found) > PAGE_SIZE
