@@ -9,6 +9,7 @@ from sqlalchemy import (
     BigInteger,
     CheckConstraint,
     ForeignKey,
+    ForeignKeyConstraint,
     Identity,
     Index,
     Integer,
@@ -25,12 +26,27 @@ from app.models.base import Base, CreatedAt
 ASSIGNMENT_STATUSES = ("assigned", "in_progress", "submitted", "skipped")
 
 
+def of_assignment(table: str) -> ForeignKeyConstraint:
+    """The key of a row that belongs to an assignment: (assignment, dialogue), so its dialogue
+    is the assignment's, and it goes with the assignment (and with the assignment's dialogue or
+    project). One key where there were two: a save checks one parent row, not two."""
+    return ForeignKeyConstraint(
+        ["assignment_id", "dialogue_id"],
+        ["assignments.id", "assignments.dialogue_id"],
+        name=f"fk_{table}_assignment_id_dialogue_id_assignments",
+        ondelete="CASCADE",
+    )
+
+
 class Assignment(CreatedAt, Base):
     """One annotator on one dialogue; a person gets a dialogue at most once."""
 
     __tablename__ = "assignments"
     __table_args__ = (
         UniqueConstraint("dialogue_id", "user_id"),
+        # The target of the values' (assignment, dialogue) key: a value's dialogue is its
+        # assignment's.
+        UniqueConstraint("id", "dialogue_id"),
         CheckConstraint(
             "status IN ('assigned', 'in_progress', 'submitted', 'skipped')", name="status_known"
         ),
@@ -62,16 +78,15 @@ class Annotation(Base):
     __tablename__ = "annotations"
     __table_args__ = (
         UniqueConstraint("assignment_id", "position", "dimension"),
+        of_assignment("annotations"),
         CheckConstraint("position >= -1", name="position_known"),
         CheckConstraint("(labels IS NULL) <> (text IS NULL)", name="labels_or_text"),
         CheckConstraint("version >= 1", name="version_positive"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
-    assignment_id: Mapped[int] = mapped_column(ForeignKey("assignments.id", ondelete="CASCADE"))
-    dialogue_id: Mapped[int] = mapped_column(
-        ForeignKey("dialogues.id", ondelete="CASCADE"), index=True
-    )
+    assignment_id: Mapped[int] = mapped_column(BigInteger)
+    dialogue_id: Mapped[int] = mapped_column(BigInteger, index=True)
     position: Mapped[int] = mapped_column(Integer)
     dimension: Mapped[str]
     labels: Mapped[list[str] | None] = mapped_column(ARRAY(String))
@@ -90,12 +105,13 @@ class AnnotationChange(Base):
         Index("ix_annotation_changes_dialogue_position", "dialogue_id", "position"),
         # Removing an assignment deletes its changes: without this, a scan of the whole log.
         Index("ix_annotation_changes_assignment_id", "assignment_id"),
+        of_assignment("annotation_changes"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     change_id: Mapped[uuid.UUID] = mapped_column(UUID, unique=True)
-    assignment_id: Mapped[int] = mapped_column(ForeignKey("assignments.id", ondelete="CASCADE"))
-    dialogue_id: Mapped[int] = mapped_column(ForeignKey("dialogues.id", ondelete="CASCADE"))
+    assignment_id: Mapped[int] = mapped_column(BigInteger)
+    dialogue_id: Mapped[int] = mapped_column(BigInteger)
     position: Mapped[int] = mapped_column(Integer)
     dimension: Mapped[str]
     labels: Mapped[list[str] | None] = mapped_column(ARRAY(String))
@@ -113,11 +129,12 @@ class TurnNote(CreatedAt, Base):
         CheckConstraint("kind IN ('flag', 'comment')", name="kind_known"),
         Index("ix_turn_notes_dialogue_position", "dialogue_id", "position"),
         Index("ix_turn_notes_assignment_id", "assignment_id"),
+        of_assignment("turn_notes"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
-    assignment_id: Mapped[int] = mapped_column(ForeignKey("assignments.id", ondelete="CASCADE"))
-    dialogue_id: Mapped[int] = mapped_column(ForeignKey("dialogues.id", ondelete="CASCADE"))
+    assignment_id: Mapped[int] = mapped_column(BigInteger)
+    dialogue_id: Mapped[int] = mapped_column(BigInteger)
     position: Mapped[int] = mapped_column(Integer)
     kind: Mapped[str]
     flag: Mapped[str] = mapped_column(default="", server_default="")

@@ -246,3 +246,39 @@ async def test_skip_returns_the_dialogue_to_the_pool(env: Env) -> None:
             await db.scalar(select(Dialogue.assigned_count).where(Dialogue.id == dialogue_id)) == 0
         )
     assert await _next(env, user) != dialogue_id  # never handed twice to one person
+
+
+async def test_rows_of_an_assignment_name_its_dialogue_and_go_with_it(env: Env) -> None:
+    """(assignment, dialogue) is one key: another dialogue is refused; deleting the dialogue
+    removes the assignment's values, change log and notes through it."""
+    import sqlalchemy.exc
+
+    from app.models import Annotation, TurnNote
+
+    user, aid = await _open(env)
+    await _save(env, aid, user, _change(labels=["Fear"]))
+    async with env.database.sessionmaker() as db:
+        assignment = await db.get(Assignment, aid)
+        assert assignment is not None
+        own = assignment.dialogue_id
+        other = await db.scalar(select(Dialogue.id).where(Dialogue.id != own).limit(1))
+    assert other is not None
+    rows = [
+        Annotation(assignment_id=aid, dialogue_id=other, position=1, dimension="emotion",
+                   labels=["Fear"], version=1, codebook_version=1),
+        AnnotationChange(change_id=uuid.uuid4(), assignment_id=aid, dialogue_id=other,
+                         position=1, dimension="emotion", labels=["Fear"], version=1),
+        TurnNote(assignment_id=aid, dialogue_id=other, position=1, kind="flag", flag="unclear"),
+    ]  # fmt: skip
+    for row in rows:
+        with pytest.raises(sqlalchemy.exc.IntegrityError, match="assignment_id_dialogue_id"):
+            async with env.database.sessionmaker() as db, db.begin():
+                db.add(row)
+    async with env.database.sessionmaker() as db, db.begin():
+        db.add(TurnNote(assignment_id=aid, dialogue_id=own, position=1, kind="flag",
+                        flag="unclear"))  # fmt: skip
+    async with env.database.sessionmaker() as db, db.begin():
+        await db.delete(await db.get(Dialogue, own))
+    async with env.database.sessionmaker() as db:
+        for model in (Annotation, AnnotationChange, TurnNote):
+            assert await db.scalar(select(func.count()).select_from(model)) == 0
