@@ -33,7 +33,7 @@ from app.dialogues.routes import router as dialogues_router
 from app.errors import install_handlers
 from app.imports.routes import api_router as imports_api
 from app.imports.routes import router as imports_router
-from app.middleware import BodySizeLimitMiddleware, SecurityHeadersMiddleware
+from app.middleware import EdgeMiddleware
 from app.projects.routes import router as projects_router
 from app.runtime import Database, init_database
 from app.templating import render
@@ -89,9 +89,11 @@ def create_app(
     app.state.secret = settings.resolve_secret()
     if database is not None:
         app.state.sessionmaker = database.sessionmaker
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.upload_limit_bytes)
     app.add_middleware(
-        SecurityHeadersMiddleware, anon_cookie=ANON_COOKIE, https_only=settings.secure_cookies
+        EdgeMiddleware,
+        max_bytes=settings.upload_limit_bytes,
+        anon_cookie=ANON_COOKIE,
+        https_only=settings.secure_cookies,
     )
     install_handlers(app)
     app.mount("/static", StaticFiles(directory=ROOT_DIR / "static"), name="static")

@@ -16,6 +16,7 @@ from app.auth.service import now
 from app.db import raw_connection
 from app.deps import CurrentUser, SessionDep, csrf_protect, csrf_protect_api
 from app.models import Role
+from app.plain_route import PlainRoute
 from app.projects.deps import RequireProjectRole
 from app.projects.service import ProjectAccess
 from app.templating import render, templates
@@ -24,7 +25,7 @@ router = APIRouter(dependencies=[Depends(csrf_protect)])
 # Every API route here authenticates the caller itself (the save without loading the viewer).
 api_router = APIRouter(prefix="/api/v1", dependencies=[Depends(csrf_protect_api)], tags=["v1"])
 # The save, the busiest route: its one dependency checks CSRF too (`OwnAssignment`).
-save_router = APIRouter(prefix="/api/v1", tags=["v1"])
+save_router = APIRouter(prefix="/api/v1", tags=["v1"], route_class=PlainRoute)
 Annotator = Depends(RequireProjectRole(Role.annotator))
 
 

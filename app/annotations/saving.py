@@ -126,11 +126,12 @@ def _check_content(change: ValueChange, rule: DimensionRule) -> None:
 
 # --- the save: one statement --------------------------------------------------------------------
 
-# The place of a value that may be written: the assignment (`a`) open, the change id new, the
-# turn there for the dimension's speaker (:speaker NULL: any; the session needs no turn).
+# The place of a value that may be written: the assignment (`a`) open, the turn there for the
+# dimension's speaker (:speaker NULL: any; the session needs no turn). A change id used before
+# needs no look-up: the change log's unique index refuses it, and with it the whole statement
+# (a replay of the same assignment's change never gets that far: its base version is gone).
 _OPEN_PLACE = """
       a.status IN ('assigned', 'in_progress')
-      AND NOT EXISTS (SELECT FROM annotation_changes c WHERE c.change_id = :change)
       AND (:position = -1 OR EXISTS (
           SELECT FROM turns t WHERE t.dialogue_id = a.dialogue_id AND t.position = :position
             AND (:speaker::text IS NULL OR t.speaker = :speaker)))"""

@@ -1,0 +1,139 @@
+"""`PlainRoute` answers exactly as FastAPI's own route does, and is used where it should be."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+import httpx
+import pytest
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
+from fastapi.routing import APIRoute
+from starlette.responses import JSONResponse, Response
+
+from app.plain_route import PlainRoute
+
+CALLS: list[str] = []
+
+
+class Allow:
+    """Like the app's role dependencies: a callable instance taking the request and path."""
+
+    async def __call__(self, request: Request, slug: str, item_id: int) -> dict[str, Any]:
+        CALLS.append(f"allow {slug} {item_id}")
+        if slug == "deny":
+            raise HTTPException(status_code=403, detail="Not yours.")
+        return {"slug": slug, "item": item_id, "header": request.headers.get("x-who")}
+
+
+async def audit(request: Request) -> None:
+    CALLS.append("audit")
+
+
+async def refuse_all() -> None:
+    raise HTTPException(status_code=401, detail="Please log in.")
+
+
+async def session() -> AsyncIterator[str]:
+    yield "session"
+
+
+def _app(route_class: type[APIRoute], **include: Any) -> FastAPI:
+    router = APIRouter(prefix="/api", route_class=route_class)
+
+    @router.post("/things/{slug}/items/{item_id}", dependencies=[Depends(audit)])
+    async def save(
+        found: Annotated[dict[str, Any], Depends(Allow())], request: Request, item_id: int
+    ) -> Response:
+        return JSONResponse({"found": found, "again": item_id, "path": request.url.path})
+
+    @router.get("/things/{slug}/session")
+    async def with_session(slug: str, value: Annotated[str, Depends(session)]) -> Response:
+        return JSONResponse({"value": value})
+
+    @router.get("/things/{slug}/plain")
+    async def returns_a_dict(slug: str) -> Any:
+        return {"slug": slug}
+
+    app = FastAPI()
+    app.include_router(router, **include)
+    app.state.router = router
+    return app
+
+
+async def _ask(app: FastAPI, method: str, path: str) -> tuple[int, Any, list[str]]:
+    CALLS.clear()
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        answer = await client.request(method, path, headers={"x-who": "ann"})
+    body = answer.json() if answer.headers.get("content-type") == "application/json" else None
+    return answer.status_code, body, list(CALLS)
+
+
+PATHS = [
+    ("POST", "/api/things/p1/items/7"),  # both dependencies, then the endpoint
+    ("POST", "/api/things/p1/items/007"),  # pydantic's int: 7
+    ("POST", "/api/things/deny/items/7"),  # the dependency refuses
+    ("POST", "/api/things/p1/items/abc"),  # FastAPI's 422
+    ("POST", "/api/things/p1/items/-3"),  # not plain digits: FastAPI decides (-3)
+    ("POST", "/api/things/p1/items/%20"),  # blank
+    ("POST", "/api/things/p1/items/99999999999999999999999"),  # wider than 64 bits
+    ("GET", "/api/things/p1/items/7"),  # method not allowed
+    ("GET", "/api/things/p1/session"),  # a generator dependency: FastAPI's handler
+]
+
+
+@pytest.mark.parametrize(("method", "path"), PATHS)
+async def test_answers_as_fastapi_does(method: str, path: str) -> None:
+    assert await _ask(_app(PlainRoute), method, path) == await _ask(_app(APIRoute), method, path)
+
+
+async def test_plain_routes_are_planned_and_others_are_not() -> None:
+    app = _app(PlainRoute)
+    for method, path in PATHS:  # routes are built when first used
+        await _ask(app, method, path)
+    await _ask(app, "GET", "/api/things/p1/plain")
+    planned = {r.path: r.plain for r in app.state.router.routes}
+    assert planned == {
+        "/api/things/{slug}/items/{item_id}": True,
+        "/api/things/{slug}/session": False,
+        "/api/things/{slug}/plain": True,
+    }
+
+
+async def test_the_direct_path_runs_the_dependencies_in_order() -> None:
+    status, body, calls = await _ask(_app(PlainRoute), "POST", "/api/things/p1/items/7")
+    assert status == 200
+    assert body == {"found": {"slug": "p1", "item": 7, "header": "ann"}, "again": 7,
+                    "path": "/api/things/p1/items/7"}  # fmt: skip
+    assert calls == ["audit", "allow p1 7"]
+
+
+async def test_an_endpoint_not_returning_a_response_is_refused() -> None:
+    status, _, _ = await _ask(_app(PlainRoute), "GET", "/api/things/p1/plain")
+    assert status == 500  # TypeError: a PlainRoute's endpoint returns a Response
+
+
+async def test_dependencies_added_where_the_router_is_included_still_run() -> None:
+    app = _app(PlainRoute, dependencies=[Depends(refuse_all)])
+    status, body, calls = await _ask(app, "POST", "/api/things/p1/items/7")
+    assert (status, body, calls) == (401, {"detail": "Please log in."}, [])
+
+
+async def test_dependency_overrides_are_honoured() -> None:
+    app = _app(PlainRoute)
+
+    async def nobody() -> None:
+        CALLS.append("nobody")
+
+    app.dependency_overrides[audit] = nobody
+    status, _, calls = await _ask(app, "POST", "/api/things/p1/items/7")
+    assert (status, calls) == (200, ["nobody", "allow p1 7"])
+
+
+async def test_the_save_route_is_planned() -> None:
+    from app.annotations.routes import save_router
+
+    (route,) = save_router.routes
+    assert isinstance(route, PlainRoute)
+    assert route.plain
