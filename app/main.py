@@ -27,6 +27,7 @@ from app.auth.routes import router as auth_router
 from app.codebook.routes import api_router as codebook_api
 from app.codebook.routes import router as codebook_router
 from app.config import ROOT_DIR, Settings, get_settings
+from app.db import release_kept
 from app.deps import ANON_COOKIE
 from app.dialogues.routes import api_router as dialogues_api
 from app.dialogues.routes import router as dialogues_router
@@ -73,6 +74,7 @@ def create_app(
                     worker.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await worker
+                await release_kept(db.engine)
                 if database is None:
                     await db.engine.dispose()
 
