@@ -55,7 +55,7 @@ def new_api_token() -> str:
 
 def csrf_token(secret: str, binding: str) -> str:
     """A CSRF token bound to a cookie value (session or anonymous) by an HMAC."""
-    return hmac.new(secret.encode(), f"csrf:{binding}".encode(), hashlib.sha256).hexdigest()
+    return hmac.digest(secret.encode(), f"csrf:{binding}".encode(), "sha256").hex()
 
 
 def csrf_valid(secret: str, supplied: str | None, bindings: list[str]) -> bool:
