@@ -43,7 +43,8 @@ def resolve_database_url(settings: Settings) -> str:
 
 
 def make_engine(url: str, *, pool_size: int = 20) -> AsyncEngine:
-    """Up to `pool_size` + 10 connections, each kept once opened.
+    """Up to `pool_size` + 10 connections, each kept once opened, and `KEEP` more for the
+    connections `raw_connection` keeps checked out.
 
     The 10 are not SQLAlchemy's "overflow", which closes a connection when it comes back to a
     full pool: under a burst that opened and closed PostgreSQL backends all the time (~10 a
@@ -55,7 +56,8 @@ def make_engine(url: str, *, pool_size: int = 20) -> AsyncEngine:
     the pool retries with a fresh one; a failure in the middle of a request still invalidates
     the pool through SQLAlchemy's disconnect handling (one failed request at most).
     """
-    engine = create_async_engine(asyncpg_url(url), pool_size=pool_size + 10, max_overflow=0)
+    size = pool_size + 10 + KEEP  # the hot paths' kept connections come on top
+    engine = create_async_engine(asyncpg_url(url), pool_size=size, max_overflow=0)
     event.listen(engine.sync_engine, "checkout", _refuse_closed)
     return engine
 
@@ -117,12 +119,14 @@ async def raw_connection(bind: AsyncEngine | AsyncConnection) -> AsyncIterator[A
     try:
         yield proxied.driver_connection
     except BaseException as error:
-        if isinstance(error, Exception) and not isinstance(error, _BROKEN):
+        in_transaction = proxied.driver_connection.is_in_transaction()
+        if isinstance(error, Exception) and not isinstance(error, _BROKEN) and not in_transaction:
             # An answer from the server or an error of ours between statements: no statement
             # is in flight and no transaction open, so the connection goes back to the pool.
             await greenlet_spawn(proxied.close)
         else:
-            # Cancelled or cut off mid-statement: its state is unknown, so it is closed.
+            # Cancelled or cut off mid-statement, or left inside a transaction of its own: its
+            # state is unknown, so it is closed.
             proxied.invalidate(error if isinstance(error, Exception) else None)
         raise
     connection: Any = proxied.driver_connection
@@ -130,13 +134,13 @@ async def raw_connection(bind: AsyncEngine | AsyncConnection) -> AsyncIterator[A
         # Left inside a transaction of its own (a bug of the caller's): the pool would not
         # roll back what SQLAlchemy did not begin, so the connection is closed, its work undone.
         proxied.invalidate()
-    elif len(kept) < KEEP and not connection.is_closed():
+    elif len(kept) < KEEP and not connection.is_closed() and _KEPT.get(bind.sync_engine) is kept:
         kept.append(proxied)
     else:
         await greenlet_spawn(proxied.close)
 
 
-KEEP = 8  # pooled connections the hot paths keep checked out between uses (of pool_size + 10)
+KEEP = 8  # pooled connections the hot paths keep checked out between uses (the pool has 8 more)
 _KEPT: WeakKeyDictionary[Engine, list[Any]] = WeakKeyDictionary()
 
 

@@ -8,17 +8,19 @@ than the save's own Python work. A `PlainRoute` looks at its dependency tree onc
 plain, it calls the dependencies itself:
 
 - every dependency is an `async` callable without sub-dependencies, taking only the request
-  and path parameters annotated `str` or `int`, each one used once; the endpoint takes only
-  those dependencies (named or in `dependencies=`), the request and such path parameters;
+  and path parameters annotated plain `str` or `int` (no `Path(...)` constraints), each one
+  used once; the endpoint takes only those dependencies (named or in `dependencies=`), the
+  request and such path parameters;
 - nothing else: no query, header, cookie or body parameters, background tasks, response,
   security scopes, generator dependencies or concurrency limits.
 
 Then the dependencies run in FastAPI's order, each with the request and its path parameters,
 and the endpoint with their answers. A path parameter that is not a plain decimal integer
-where an `int` is declared, any request made while dependency overrides are set, and every
-route that is not plain go through FastAPI's own handler, so their answers (a 422's body, an
-override in a test) are FastAPI's. The dependencies still carry the route's authorisation:
-only who calls them changes.
+(at most 4,300 digits) where an `int` is declared, a value a typed path converter made, any
+request made while dependency overrides are set, and every route that is not plain go
+through FastAPI's own handler, so their answers (a 422's body, an override in a test) are
+FastAPI's. FastAPI's telemetry of dependencies is not recorded for planned routes. The
+dependencies still carry the route's authorisation: only who calls them changes.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
+_DIGITS = 4300  # Python's int() refuses longer decimal strings; pydantic answers 422 for them
 
 _UNSUPPORTED = (
     "query_params",
@@ -103,8 +106,10 @@ def _arguments(step: _Call, request: Request, params: dict[str, Any]) -> dict[st
     found: dict[str, Any] = {step.request: request} if step.request else {}
     for name, key, is_int in step.path:
         value = params[key]
+        if not isinstance(value, str):  # a typed path converter ({id:int}): FastAPI decides
+            return None
         if is_int:
-            if not (isinstance(value, str) and value.isascii() and value.isdigit()):
+            if not (value.isascii() and value.isdigit() and len(value) <= _DIGITS):
                 return None
             value = int(value)
         found[name] = value
@@ -146,7 +151,7 @@ def _step(dependant: Dependant, name: str | None) -> _Call | None:
     path = []
     for field in dependant.path_params:
         annotation = field.field_info.annotation
-        if annotation not in (int, str):
+        if annotation not in (int, str) or field.field_info.metadata:  # constraints: FastAPI's
             return None
         path.append((field.name, field.alias, annotation is int))
     return _Call(dependant.call, name, dependant.request_param_name, tuple(path))

@@ -36,9 +36,11 @@ def _configure(connection: Connection) -> None:
 async def _run_online() -> None:
     url = config.attributes.get("database_url") or resolve_database_url(get_settings())
     engine = make_engine(url, pool_size=1)
-    async with engine.connect() as connection:
-        await connection.run_sync(_configure)
-    await engine.dispose()
+    try:
+        async with engine.connect() as connection:
+            await connection.run_sync(_configure)
+    finally:  # a failed migration too: no connection left for the garbage collector
+        await engine.dispose()
 
 
 if context.is_offline_mode():

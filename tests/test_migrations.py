@@ -107,3 +107,60 @@ def test_rows_of_an_assignment_keep_its_dialogue(fresh_db_url: str) -> None:
     expected = "FOREIGN KEY (assignment_id, dialogue_id) REFERENCES assignments(id, dialogue_id)"
     assert keys == [(t, expected + " ON DELETE CASCADE")
                     for t in ("annotation_changes", "annotations", "turn_notes")]  # fmt: skip
+
+
+def _keys_to_assignments(url: str) -> list[tuple[str, str]]:
+    with psycopg.connect(url) as conn:
+        return conn.execute(
+            "SELECT conrelid::regclass::text, pg_get_constraintdef(oid) FROM pg_constraint"
+            " WHERE contype = 'f' AND confrelid = 'assignments'::regclass ORDER BY 1"
+        ).fetchall()
+
+
+def test_assignment_keys_upgrade_runs_again_after_an_interruption(fresh_db_url: str) -> None:
+    """0007's steps are committed one by one: after an interruption it runs again."""
+    cfg = _config(fresh_db_url)
+    expected = _keys_to_assignments(fresh_db_url)
+    command.downgrade(cfg, "0006")
+    with psycopg.connect(fresh_db_url, autocommit=True) as conn:  # as if cut off midway
+        conn.execute("CREATE UNIQUE INDEX uq_assignments_id_dialogue_id"
+                     " ON assignments (id, dialogue_id)")  # fmt: skip
+        conn.execute("ALTER TABLE assignments ADD CONSTRAINT uq_assignments_id_dialogue_id"
+                     " UNIQUE USING INDEX uq_assignments_id_dialogue_id")  # fmt: skip
+        conn.execute("ALTER TABLE annotations DROP CONSTRAINT"
+                     " fk_annotations_assignment_id_assignments")  # fmt: skip
+        conn.execute("ALTER TABLE annotations ADD CONSTRAINT"
+                     " fk_annotations_assignment_id_dialogue_id_assignments FOREIGN KEY"
+                     " (assignment_id, dialogue_id) REFERENCES assignments (id, dialogue_id)"
+                     " ON DELETE CASCADE NOT VALID")  # fmt: skip
+    command.upgrade(cfg, "head")
+    assert _keys_to_assignments(fresh_db_url) == expected
+    command.check(cfg)
+
+
+def test_assignment_keys_upgrade_stops_on_rows_naming_another_dialogue(fresh_db_url: str) -> None:
+    import pytest
+
+    cfg = _config(fresh_db_url)
+    command.downgrade(cfg, "0006")
+    with psycopg.connect(fresh_db_url, autocommit=True) as conn:
+        # Foreign-key triggers off for this session: only the new key's rule is under test.
+        conn.execute("SET session_replication_role = replica")
+        conn.execute(
+            "INSERT INTO assignments (id, project_id, dialogue_id, user_id, codebook_version)"
+            " OVERRIDING SYSTEM VALUE VALUES (7, 1, 10, 1, 1)"
+        )
+        conn.execute(
+            "INSERT INTO turn_notes (assignment_id, dialogue_id, position, kind)"
+            " VALUES (7, 11, 0, 'flag')"
+        )
+    with pytest.raises(RuntimeError, match="1 rows of turn_notes name another dialogue"):
+        command.upgrade(cfg, "head")
+    with psycopg.connect(fresh_db_url, autocommit=True) as conn:
+        version = conn.execute("SELECT version_num FROM alembic_version").fetchone()
+        index = conn.execute("SELECT to_regclass('uq_assignments_id_dialogue_id')").fetchone()
+        conn.execute("SET session_replication_role = replica")
+        conn.execute("UPDATE turn_notes SET dialogue_id = 10")
+    assert version == ("0006",)
+    assert index == (None,)  # nothing changed
+    command.upgrade(cfg, "head")

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import httpx
 import pytest
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Request
 from fastapi.routing import APIRoute
 from starlette.responses import JSONResponse, Response
 
@@ -51,6 +51,14 @@ def _app(route_class: type[APIRoute], **include: Any) -> FastAPI:
     async def with_session(slug: str, value: Annotated[str, Depends(session)]) -> Response:
         return JSONResponse({"value": value})
 
+    @router.get("/things/{slug}/at-least/{n}")
+    async def constrained(n: Annotated[int, Path(ge=1, le=1000)]) -> Response:
+        return JSONResponse({"n": n})
+
+    @router.get("/things/{slug}/converted/{n:int}")
+    async def converted(slug: str, n: str) -> Response:
+        return JSONResponse({"n": repr(n)})
+
     @router.get("/things/{slug}/plain")
     async def returns_a_dict(slug: str) -> Any:
         return {"slug": slug}
@@ -80,6 +88,11 @@ PATHS = [
     ("POST", "/api/things/p1/items/99999999999999999999999"),  # wider than 64 bits
     ("GET", "/api/things/p1/items/7"),  # method not allowed
     ("GET", "/api/things/p1/session"),  # a generator dependency: FastAPI's handler
+    ("POST", "/api/things/p1/items/" + "9" * 4301),  # too long for int(): pydantic's 422
+    ("GET", "/api/things/p1/at-least/0"),  # a Path(...) constraint: FastAPI's handler
+    ("GET", "/api/things/p1/at-least/5000"),
+    ("GET", "/api/things/p1/at-least/7"),
+    ("GET", "/api/things/p1/converted/12"),  # an int made by the path converter, a str declared
 ]
 
 
@@ -97,6 +110,8 @@ async def test_plain_routes_are_planned_and_others_are_not() -> None:
     assert planned == {
         "/api/things/{slug}/items/{item_id}": True,
         "/api/things/{slug}/session": False,
+        "/api/things/{slug}/at-least/{n}": False,
+        "/api/things/{slug}/converted/{n:int}": True,
         "/api/things/{slug}/plain": True,
     }
 
