@@ -99,11 +99,7 @@ def test_keys_to_deleted_parents_are_indexed(fresh_db_url: str) -> None:
 
 def test_rows_of_an_assignment_keep_its_dialogue(fresh_db_url: str) -> None:
     """A value, change or note names its assignment's dialogue, or it is refused."""
-    with psycopg.connect(fresh_db_url) as conn:
-        keys = conn.execute(
-            "SELECT conrelid::regclass::text, pg_get_constraintdef(oid) FROM pg_constraint"
-            " WHERE contype = 'f' AND confrelid = 'assignments'::regclass ORDER BY 1"
-        ).fetchall()
+    keys = _keys_to_assignments(fresh_db_url)
     expected = "FOREIGN KEY (assignment_id, dialogue_id) REFERENCES assignments(id, dialogue_id)"
     assert keys == [(t, expected + " ON DELETE CASCADE")
                     for t in ("annotation_changes", "annotations", "turn_notes")]  # fmt: skip
