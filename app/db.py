@@ -42,6 +42,10 @@ def resolve_database_url(settings: Settings) -> str:
     return embedded_url(settings.resolved_data_dir())
 
 
+KEEP = 8  # pooled connections the hot paths keep checked out between uses (the pool has 8 more)
+_KEPT: WeakKeyDictionary[Engine, list[Any]] = WeakKeyDictionary()
+
+
 def make_engine(url: str, *, pool_size: int = 20) -> AsyncEngine:
     """Up to `pool_size` + 10 connections, each kept once opened, and `KEEP` more for the
     connections `raw_connection` keeps checked out.
@@ -138,10 +142,6 @@ async def raw_connection(bind: AsyncEngine | AsyncConnection) -> AsyncIterator[A
         kept.append(proxied)
     else:
         await greenlet_spawn(proxied.close)
-
-
-KEEP = 8  # pooled connections the hot paths keep checked out between uses (the pool has 8 more)
-_KEPT: WeakKeyDictionary[Engine, list[Any]] = WeakKeyDictionary()
 
 
 async def release_kept(engine: AsyncEngine) -> None:

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import service as auth_service
 from app.config import Settings
-from app.db import raw_connection
 from app.errors import Forbidden, NotAuthenticated
 from app.i18n import negotiate
 from app.models import User
@@ -37,16 +36,6 @@ async def get_db(request: Request) -> AsyncIterator[AsyncSession]:
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_db, scope="function")]
-
-
-async def get_raw_connection(request: Request) -> AsyncIterator[Any]:
-    """The asyncpg connection under the app's sessions, for hot paths written as single
-    statements (see `app.db.raw_connection`); held for the request like a session's."""
-    async with raw_connection(request.app.state.sessionmaker.kw["bind"]) as conn:
-        yield conn
-
-
-RawConnection = Annotated[Any, Depends(get_raw_connection, scope="function")]
 
 
 async def get_settings_dep(request: Request) -> Settings:  # async: no worker thread per call

@@ -90,7 +90,7 @@ class PlainRoute(APIRoute):
                     return await general(request)
                 calls.append(arguments)
             values = calls[-1]
-            for step, arguments in zip(dependencies, calls, strict=False):  # all but the last
+            for step, arguments in zip(dependencies, calls[:-1], strict=True):
                 answer = await step.call(**arguments)
                 if step.name is not None:
                     values[step.name] = answer

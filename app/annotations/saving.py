@@ -316,8 +316,8 @@ async def _write(
     return None if version is _FAILED else version
 
 
-_FAILED = object()  # the statement broke a constraint: the same change id stored concurrently,
-# or the assignment removed meanwhile
+_FAILED = object()  # the statement broke a constraint: a change id used before (the log's unique
+# index), or the assignment removed meanwhile
 _CONSTRAINTS: tuple[type[Exception], ...] = (
     asyncpg.UniqueViolationError,
     asyncpg.ForeignKeyViolationError,
