@@ -17,9 +17,9 @@ from app.accounts.routes import router as accounts_router
 from app.admin.routes import router as admin_router
 from app.agreement.routes import api_router as agreement_api
 from app.agreement.routes import router as agreement_router
+from app.annotations.routes import add_save_route
 from app.annotations.routes import api_router as annotations_api
 from app.annotations.routes import router as annotations_router
-from app.annotations.routes import save_router
 from app.api.routes import router as api_router
 from app.assignments.routes import api_router as assignments_api
 from app.assignments.routes import router as assignments_router
@@ -99,9 +99,10 @@ def create_app(
     )
     install_handlers(app)
     app.mount("/static", StaticFiles(directory=ROOT_DIR / "static"), name="static")
-    # Routing tries the included routers in order, route by route: the workspace's API (the
-    # saves, the busiest path) first, then the rest of the API, then the pages.
-    api = [save_router, annotations_api, api_router, imports_api, dialogues_api, codebook_api]
+    # Routing tries the app's own routes, then the included routers in order, route by route:
+    # the save (the busiest path) first, then the rest of the API, then the pages.
+    add_save_route(app)
+    api = [annotations_api, api_router, imports_api, dialogues_api, codebook_api]
     api += [assignments_api, agreement_api]
     pages = [auth_router, accounts_router, admin_router, projects_router, imports_router]
     pages += [dialogues_router, codebook_router, annotations_router, assignments_router]

@@ -21,6 +21,11 @@ request made while dependency overrides are set, and every route that is not pla
 through FastAPI's own handler, so their answers (a 422's body, an override in a test) are
 FastAPI's. FastAPI's telemetry of dependencies is not recorded for planned routes. The
 dependencies still carry the route's authorisation: only who calls them changes.
+
+A planned route registered on the app's own router (not through an included router) is also
+served without FastAPI's per-request wrapper, through Starlette's `request_response`: the
+same request, the app's exception handlers, the response; not the two exit stacks FastAPI
+opens for dependencies with `yield`, which a plain plan has none of (`_Direct.asgi`).
 """
 
 from __future__ import annotations
@@ -35,6 +40,8 @@ from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import request_response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
 _DIGITS = 4300  # Python's int() refuses longer decimal strings; pydantic answers 422 for them
@@ -69,41 +76,100 @@ class PlainRoute(APIRoute):
 
     plain = False  # whether the last handler built calls the dependencies directly
 
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        self._direct: _Direct | None = None
+        super().__init__(path, endpoint, **kwargs)
+        direct = self._direct  # this route's own plan (included routers build their own)
+        if direct is not None and getattr(self, "max_body_size", None) is None:
+            self.app = direct.asgi(self.app)
+
     def get_route_handler(self) -> Handler:
         general = super().get_route_handler()
         effective = _effective(self)
         plan = _plan(effective.dependant)
         self.plain = plan is not None
         if plan is None:
+            self._direct = None
             return general
-        *dependencies, endpoint = plan
-        provider = effective.dependency_overrides_provider
+        direct = _Direct(self.path, plan, effective.dependency_overrides_provider)
+        self._direct = direct
 
         async def handler(request: Request) -> Response:
-            if provider is not None and getattr(provider, "dependency_overrides", None):
+            arguments = direct.arguments(request.path_params)
+            if arguments is None:
                 return await general(request)
-            params = request.path_params
-            calls = []
-            for step in plan:
-                arguments = _arguments(step, request, params)
-                if arguments is None:  # not a plain integer: FastAPI says why
-                    return await general(request)
-                calls.append(arguments)
-            values = calls[-1]
-            for step, arguments in zip(dependencies, calls[:-1], strict=True):
-                answer = await step.call(**arguments)
-                if step.name is not None:
-                    values[step.name] = answer
-            response = await endpoint.call(**values)
-            if not isinstance(response, Response):
-                raise TypeError(f"{self.path}: a PlainRoute's endpoint returns a Response")
-            return response
+            return await direct.run(request, arguments)
 
         return handler
 
 
-def _arguments(step: _Call, request: Request, params: dict[str, Any]) -> dict[str, Any] | None:
-    found: dict[str, Any] = {step.request: request} if step.request else {}
+class _Direct:
+    """A plain route's plan, and the two ways it is served.
+
+    Through FastAPI's own ASGI wrapper (`handler` above, for routes of included routers,
+    whose handlers FastAPI builds and wraps itself), or, for a route registered on the app's
+    own router, through Starlette's `request_response` (`asgi`): the request, the app's
+    exception handlers, the response. FastAPI's wrapper adds two `AsyncExitStack`s per
+    request for dependencies with `yield`, which a plain plan never has.
+    """
+
+    def __init__(self, path: str, plan: list[_Call], provider: Any) -> None:
+        *self.dependencies, self.endpoint = plan
+        self.plan, self.path, self.provider = plan, path, provider
+
+    def arguments(self, params: dict[str, Any]) -> list[dict[str, Any]] | None:
+        """Each step's arguments but the request; None: FastAPI's own handler answers (an
+        override is set, or a path value FastAPI would refuse or convert)."""
+        provider = self.provider
+        if provider is not None and getattr(provider, "dependency_overrides", None):
+            return None
+        calls = []
+        for step in self.plan:
+            found = _arguments(step, params)
+            if found is None:
+                return None
+            calls.append(found)
+        return calls
+
+    async def run(self, request: Request, calls: list[dict[str, Any]]) -> Response:
+        values = calls[-1]
+        if self.endpoint.request:
+            values[self.endpoint.request] = request
+        for step, arguments in zip(self.dependencies, calls[:-1], strict=True):
+            if step.request:
+                arguments[step.request] = request
+            answer = await step.call(**arguments)
+            if step.name is not None:
+                values[step.name] = answer
+        response = await self.endpoint.call(**values)
+        if not isinstance(response, Response):
+            raise TypeError(f"{self.path}: a PlainRoute's endpoint returns a Response")
+        return response
+
+    def asgi(self, general: ASGIApp) -> ASGIApp:
+        """The route's ASGI app: `general` (FastAPI's) when `arguments` says so."""
+
+        async def direct(request: Request) -> Response:
+            return await self.run(request, request.scope[_ARGUMENTS])
+
+        served = request_response(direct)
+
+        async def app(scope: Scope, receive: Receive, send: Send) -> None:
+            calls = self.arguments(scope["path_params"])
+            if calls is None:
+                await general(scope, receive, send)
+                return
+            scope[_ARGUMENTS] = calls
+            await served(scope, receive, send)
+
+        return app
+
+
+_ARGUMENTS = "psy.plain_route.arguments"  # the planned arguments, for `_Direct.asgi`
+
+
+def _arguments(step: _Call, params: dict[str, Any]) -> dict[str, Any] | None:
+    found: dict[str, Any] = {}
     for name, key, is_int in step.path:
         value = params[key]
         if not isinstance(value, str):  # a typed path converter ({id:int}): FastAPI decides

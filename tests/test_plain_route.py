@@ -38,7 +38,14 @@ async def session() -> AsyncIterator[str]:
     yield "session"
 
 
-def _app(route_class: type[APIRoute], **include: Any) -> FastAPI:
+@pytest.fixture(params=["included", "direct"])
+def direct(request: pytest.FixtureRequest) -> bool:
+    """The routes in an included router (FastAPI wraps their handlers), or on the app's own
+    router (a `PlainRoute` serves its planned requests itself)."""
+    return bool(request.param == "direct")
+
+
+def _app(route_class: type[APIRoute], direct: bool = False, **include: Any) -> FastAPI:
     router = APIRouter(prefix="/api", route_class=route_class)
 
     @router.post("/things/{slug}/items/{item_id}", dependencies=[Depends(audit)])
@@ -59,13 +66,30 @@ def _app(route_class: type[APIRoute], **include: Any) -> FastAPI:
     async def converted(slug: str, n: str) -> Response:
         return JSONResponse({"n": repr(n)})
 
+    @router.get("/things/{slug}/stacks")
+    async def stacks(request: Request, slug: str) -> Response:
+        return JSONResponse({"stacks": "fastapi_function_astack" in request.scope})
+
     @router.get("/things/{slug}/plain")
     async def returns_a_dict(slug: str) -> Any:
         return {"slug": slug}
 
     app = FastAPI()
-    app.include_router(router, **include)
-    app.state.router = router
+    if not direct:
+        app.include_router(router, **include)
+        app.state.router = router
+        return app
+    assert not include
+    for route in router.routes:
+        assert isinstance(route, APIRoute)
+        app.router.add_api_route(
+            route.path,
+            route.endpoint,
+            methods=list(route.methods),
+            dependencies=route.dependencies,
+            route_class_override=route_class,
+        )
+    app.state.router = app.router
     return app
 
 
@@ -97,35 +121,37 @@ PATHS = [
 
 
 @pytest.mark.parametrize(("method", "path"), PATHS)
-async def test_answers_as_fastapi_does(method: str, path: str) -> None:
-    assert await _ask(_app(PlainRoute), method, path) == await _ask(_app(APIRoute), method, path)
+async def test_answers_as_fastapi_does(method: str, path: str, direct: bool) -> None:
+    expected = await _ask(_app(APIRoute, direct), method, path)
+    assert await _ask(_app(PlainRoute, direct), method, path) == expected
 
 
-async def test_plain_routes_are_planned_and_others_are_not() -> None:
-    app = _app(PlainRoute)
+async def test_plain_routes_are_planned_and_others_are_not(direct: bool) -> None:
+    app = _app(PlainRoute, direct)
     for method, path in PATHS:  # routes are built when first used
         await _ask(app, method, path)
     await _ask(app, "GET", "/api/things/p1/plain")
-    planned = {r.path: r.plain for r in app.state.router.routes}
+    planned = {r.path: r.plain for r in app.state.router.routes if isinstance(r, PlainRoute)}
     assert planned == {
         "/api/things/{slug}/items/{item_id}": True,
         "/api/things/{slug}/session": False,
         "/api/things/{slug}/at-least/{n}": False,
         "/api/things/{slug}/converted/{n:int}": True,
         "/api/things/{slug}/plain": True,
+        "/api/things/{slug}/stacks": True,
     }
 
 
-async def test_the_direct_path_runs_the_dependencies_in_order() -> None:
-    status, body, calls = await _ask(_app(PlainRoute), "POST", "/api/things/p1/items/7")
+async def test_the_direct_path_runs_the_dependencies_in_order(direct: bool) -> None:
+    status, body, calls = await _ask(_app(PlainRoute, direct), "POST", "/api/things/p1/items/7")
     assert status == 200
     assert body == {"found": {"slug": "p1", "item": 7, "header": "ann"}, "again": 7,
                     "path": "/api/things/p1/items/7"}  # fmt: skip
     assert calls == ["audit", "allow p1 7"]
 
 
-async def test_an_endpoint_not_returning_a_response_is_refused() -> None:
-    status, _, _ = await _ask(_app(PlainRoute), "GET", "/api/things/p1/plain")
+async def test_an_endpoint_not_returning_a_response_is_refused(direct: bool) -> None:
+    status, _, _ = await _ask(_app(PlainRoute, direct), "GET", "/api/things/p1/plain")
     assert status == 500  # TypeError: a PlainRoute's endpoint returns a Response
 
 
@@ -135,8 +161,8 @@ async def test_dependencies_added_where_the_router_is_included_still_run() -> No
     assert (status, body, calls) == (401, {"detail": "Please log in."}, [])
 
 
-async def test_dependency_overrides_are_honoured() -> None:
-    app = _app(PlainRoute)
+async def test_dependency_overrides_are_honoured(direct: bool) -> None:
+    app = _app(PlainRoute, direct)
 
     async def nobody() -> None:
         CALLS.append("nobody")
@@ -146,9 +172,19 @@ async def test_dependency_overrides_are_honoured() -> None:
     assert (status, calls) == (200, ["nobody", "allow p1 7"])
 
 
-async def test_the_save_route_is_planned() -> None:
-    from app.annotations.routes import save_router
+async def test_a_route_of_the_app_is_served_without_fastapis_wrapper(direct: bool) -> None:
+    """On the app's router a planned request goes through Starlette's `request_response`
+    (no exit stacks for `yield` dependencies, which a plain route has none of); in an
+    included router FastAPI wraps the handler; FastAPI's own route always does."""
+    _, body, _ = await _ask(_app(PlainRoute, direct), "GET", "/api/things/p1/stacks")
+    assert body == {"stacks": not direct}
+    _, body, _ = await _ask(_app(APIRoute, direct), "GET", "/api/things/p1/stacks")
+    assert body == {"stacks": True}
 
-    (route,) = save_router.routes
+
+async def test_the_save_route_is_planned(app: FastAPI) -> None:
+    from app.annotations.routes import SAVE_PATH
+
+    (route,) = [r for r in app.router.routes if getattr(r, "path", None) == SAVE_PATH]
     assert isinstance(route, PlainRoute)
     assert route.plain
