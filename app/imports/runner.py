@@ -46,7 +46,8 @@ class Plan:
 
     format: str | None = None
     errors: list[dict[str, Any]] = field(default_factory=list)
-    seen: set[str] = field(default_factory=set)
+    seen: dict[str, int] = field(default_factory=dict)  # dialog_id -> its first record
+    records: int = 0  # records read so far (the reader yields one item per record, in order)
     # dialogues already in the project that get this source's values: id -> session labels
     matched: dict[int, dict[str, list[str]]] = field(default_factory=dict)
     new_labels: dict[str, dict[str, int]] = field(default_factory=dict)
@@ -190,23 +191,28 @@ class Job:
         async for chunk in self._chunks(path, options, plan):
             valid = []
             for item in chunk:
+                index = plan.records
+                plan.records += 1
                 if isinstance(item, list):
                     for err in item:
                         plan.error(**record_error(err))
                     continue
-                if item.external_id in plan.seen:
+                first = plan.seen.setdefault(item.external_id, index)
+                if first != index:
                     plan.error(
                         "duplicate_dialog_id",
-                        f"dialog_id {item.external_id!r} appears twice in the file",
+                        f"dialog_id {item.external_id!r} appears twice in the file "
+                        f"(first at record[{first}])",
+                        record=index,
                         dialog_id=item.external_id,
                         path="dialog_id",
                     )
-                plan.seen.add(item.external_id)
                 for position, where in nul_fields(item):
                     plan.error(
                         "nul_character",
                         "contains the NUL character (\\u0000), which the database cannot "
                         "store: remove it from the file",
+                        record=index,
                         dialog_id=item.external_id,
                         path=where,
                         position=position,

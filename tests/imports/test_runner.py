@@ -116,11 +116,13 @@ async def test_nul_characters_are_located_and_nothing_is_written(env: Env) -> No
     clean = v7_record("000004")
     batch = await env.run(v7_bytes([clean, content, meta, label]))
     assert batch.status == "failed"
-    found = [(e["code"], e["dialog_id"], e["position"], e["path"]) for e in batch.errors]
+    found = [
+        (e["code"], e["record"], e["dialog_id"], e["position"], e["path"]) for e in batch.errors
+    ]
     assert found == [
-        ("nul_character", "000001", 1, "content"),
-        ("nul_character", "000002", None, "metadata.background"),
-        ("nul_character", "000003", 0, "observation"),
+        ("nul_character", 1, "000001", 1, "content"),
+        ("nul_character", 2, "000002", None, "metadata.background"),
+        ("nul_character", 3, "000003", 0, "observation"),
     ]
     assert "\\u0000" in batch.errors[0]["message"]
     assert await env.counts() == (0, 0, 0)
@@ -154,10 +156,18 @@ async def test_nul_in_keys_and_ids_is_reported_not_stored(env: Env) -> None:
     assert await env.counts() == (0, 0, 0)
 
 
-async def test_duplicate_dialog_id_in_one_file(env: Env) -> None:
-    batch = await env.run(v7_bytes([v7_record("000001"), v7_record("000001")]))
+async def test_duplicate_dialog_id_in_one_file(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Located at the repeat, naming the first: records counted across the reader's chunks,
+    and a bad record in between counts too."""
+    monkeypatch.setattr(runner, "CHUNK", 2)
+    bad = v7_record("000009")
+    bad["dialog"] = "not a list"
+    records = [v7_record(f"{i:06d}") for i in range(1, 4)] + [bad, v7_record("000002")]
+    batch = await env.run(v7_bytes(records))
     assert batch.status == "failed"
-    assert [e["code"] for e in batch.errors] == ["duplicate_dialog_id"]
+    found = [(e["code"], e["record"]) for e in batch.errors]
+    assert found == [("wrong_type", 3), ("duplicate_dialog_id", 4)]
+    assert "first at record[1]" in batch.errors[1]["message"]
     assert await env.counts() == (0, 0, 0)
 
 
