@@ -125,7 +125,10 @@ def install_handlers(app: FastAPI) -> None:
         generic = detail in (None, "Not Found", "Method Not Allowed")
         if detail and exc.status_code == 400:
             detail = next((said for part, said in FORM_REFUSALS if part in detail), detail)
-        return error_response(request, exc.status_code, None if generic else detail)
+        response = error_response(request, exc.status_code, None if generic else detail)
+        for name, value in (exc.headers or {}).items():  # e.g. a 405's Allow
+            response.headers.setdefault(name, value)
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> Response:

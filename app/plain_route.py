@@ -75,12 +75,16 @@ class PlainRoute(APIRoute):
     """An `APIRoute` whose plain dependency tree is called directly (module docstring)."""
 
     plain = False  # whether the last handler built calls the dependencies directly
+    served_directly = False  # whether requests to it skip FastAPI's wrapper (`_Direct.asgi`)
 
     def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
         self._direct: _Direct | None = None
         super().__init__(path, endpoint, **kwargs)
-        direct = self._direct  # this route's own plan (included routers build their own)
-        if direct is not None and getattr(self, "max_body_size", None) is None:
+        # This route's own plan (included routers build their own later, through FastAPI).
+        direct, self._direct = self._direct, None
+        # A body limit of FastAPI's (`max_body_size`) wraps FastAPI's app: such a route keeps it.
+        self.served_directly = direct is not None and getattr(self, "max_body_size", None) is None
+        if direct is not None and self.served_directly:
             self.app = direct.asgi(self.app)
 
     def get_route_handler(self) -> Handler:
@@ -150,7 +154,9 @@ class _Direct:
         """The route's ASGI app: `general` (FastAPI's) when `arguments` says so."""
 
         async def direct(request: Request) -> Response:
-            return await self.run(request, request.scope[_ARGUMENTS])
+            # Taken out of the scope: `run` puts the request in them, and the request holds
+            # the scope; left there, every request would be a cycle for the collector.
+            return await self.run(request, request.scope.pop(_ARGUMENTS))
 
         served = request_response(direct)
 

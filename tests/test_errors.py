@@ -65,6 +65,17 @@ async def test_422_on_api_is_json(client: httpx.AsyncClient, db: AsyncSession) -
     assert "The request could not be understood." in response.text
 
 
+async def test_405_says_which_methods_are_allowed(client: httpx.AsyncClient) -> None:
+    """The answer keeps the exception's headers: a 405 names the allowed methods (RFC 9110)."""
+    api = await client.get("/api/v1/projects/p/assignments/1/values")
+    assert api.status_code == 405
+    assert api.headers["allow"] == "POST"
+    assert set(api.json()) == {"detail"}
+    page = await client.delete("/account")
+    assert page.status_code == 405
+    assert "GET" in page.headers["allow"].split(", ")
+
+
 async def test_htmx_401_redirects_to_login(client: httpx.AsyncClient) -> None:
     response = await client.get("/projects", headers={"HX-Request": "true"})
     assert response.headers["HX-Redirect"] == "/login?next=/projects"

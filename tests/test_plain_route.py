@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+import weakref
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
@@ -14,6 +16,7 @@ from starlette.responses import JSONResponse, Response
 from app.plain_route import PlainRoute
 
 CALLS: list[str] = []
+REQUESTS: list[weakref.ref[Request]] = []
 
 
 class Allow:
@@ -70,6 +73,15 @@ def _app(route_class: type[APIRoute], direct: bool = False, **include: Any) -> F
     async def stacks(request: Request, slug: str) -> Response:
         return JSONResponse({"stacks": "fastapi_function_astack" in request.scope})
 
+    @router.post("/things/{slug}/small", max_body_size=10)
+    async def small(request: Request, slug: str) -> Response:
+        return JSONResponse({"length": len(await request.body())})
+
+    @router.get("/things/{slug}/weak")
+    async def weak(request: Request, slug: str) -> Response:
+        REQUESTS.append(weakref.ref(request))
+        return JSONResponse({})
+
     @router.get("/things/{slug}/plain")
     async def returns_a_dict(slug: str) -> Any:
         return {"slug": slug}
@@ -88,16 +100,19 @@ def _app(route_class: type[APIRoute], direct: bool = False, **include: Any) -> F
             methods=list(route.methods),
             dependencies=route.dependencies,
             route_class_override=route_class,
+            max_body_size=route.max_body_size,
         )
     app.state.router = app.router
     return app
 
 
-async def _ask(app: FastAPI, method: str, path: str) -> tuple[int, Any, list[str]]:
+async def _ask(
+    app: FastAPI, method: str, path: str, content: bytes | None = None
+) -> tuple[int, Any, list[str]]:
     CALLS.clear()
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-        answer = await client.request(method, path, headers={"x-who": "ann"})
+        answer = await client.request(method, path, headers={"x-who": "ann"}, content=content)
     body = answer.json() if answer.headers.get("content-type") == "application/json" else None
     return answer.status_code, body, list(CALLS)
 
@@ -139,6 +154,8 @@ async def test_plain_routes_are_planned_and_others_are_not(direct: bool) -> None
         "/api/things/{slug}/converted/{n:int}": True,
         "/api/things/{slug}/plain": True,
         "/api/things/{slug}/stacks": True,
+        "/api/things/{slug}/small": True,
+        "/api/things/{slug}/weak": True,
     }
 
 
@@ -182,9 +199,42 @@ async def test_a_route_of_the_app_is_served_without_fastapis_wrapper(direct: boo
     assert body == {"stacks": True}
 
 
+async def test_a_body_limit_of_fastapis_holds(direct: bool) -> None:
+    """A route with `max_body_size` keeps FastAPI's wrapper, which enforces it."""
+    for size, expected in ((100, 413), (5, 200)):
+        answers = [
+            await _ask(_app(route_class, direct), "POST", "/api/things/p1/small", b"x" * size)
+            for route_class in (PlainRoute, APIRoute)
+        ]
+        assert answers[0] == answers[1]
+        assert answers[0][0] == expected
+    (small,) = [r for r in _app(PlainRoute, direct).state.router.routes
+                if getattr(r, "path", "") == "/api/things/{slug}/small"]  # fmt: skip
+    assert isinstance(small, PlainRoute)
+    assert not small.served_directly
+
+
+@pytest.mark.parametrize("route_class", [PlainRoute, APIRoute])
+async def test_a_request_is_freed_by_reference_counting(
+    direct: bool, route_class: type[APIRoute]
+) -> None:
+    """Nothing of a request is left for the cyclic collector (the app tunes it for that)."""
+    gc.collect()
+    gc.disable()
+    try:
+        REQUESTS.clear()
+        status, _, _ = await _ask(_app(route_class, direct), "GET", "/api/things/p1/weak")
+        assert status == 200
+        assert len(REQUESTS) == 1
+        assert REQUESTS[0]() is None
+    finally:
+        gc.enable()
+
+
 async def test_the_save_route_is_planned(app: FastAPI) -> None:
     from app.annotations.routes import SAVE_PATH
 
     (route,) = [r for r in app.router.routes if getattr(r, "path", None) == SAVE_PATH]
     assert isinstance(route, PlainRoute)
     assert route.plain
+    assert route.served_directly
