@@ -99,8 +99,8 @@ def create_app(
     )
     install_handlers(app)
     app.mount("/static", StaticFiles(directory=ROOT_DIR / "static"), name="static")
-    # Routing tries the app's own routes, then the included routers in order, route by route:
-    # the save (the busiest path) first, then the rest of the API, then the pages.
+    # Routing tries routes in the order they are registered: the save (the busiest path) right
+    # after FastAPI's OpenAPI route and /static, then the API routers, then the pages.
     add_save_route(app)
     api = [annotations_api, api_router, imports_api, dialogues_api, codebook_api]
     api += [assignments_api, agreement_api]

@@ -83,9 +83,9 @@ class PlainRoute(APIRoute):
         # This route's own plan (included routers build their own later, through FastAPI).
         direct, self._direct = self._direct, None
         # A body limit of FastAPI's (`max_body_size`) wraps FastAPI's app: such a route keeps it.
-        self.served_directly = direct is not None and getattr(self, "max_body_size", None) is None
-        if direct is not None and self.served_directly:
+        if direct is not None and getattr(self, "max_body_size", None) is None:
             self.app = direct.asgi(self.app)
+            self.served_directly = True
 
     def get_route_handler(self) -> Handler:
         general = super().get_route_handler()
